@@ -1,0 +1,239 @@
+"""Perturbation families: the contract every family follows, and the registry.
+
+A family is a class with a ``name``, a ``category`` and a frozen ``Params`` dataclass.
+It draws params with :meth:`Family.sample` from an explicit ``numpy.random.Generator``
+and a strength ``rho`` in [0, 100], and applies them with :meth:`Family.apply`, a pure
+function of ``(audio, sample_rate, params)`` (plus the recordings in ``sources`` for
+families that need them). All randomness, noise samples included, is drawn at sample
+time or recorded in params (as an integer ``seed`` the apply step feeds to its own
+generator), so ``(params, seed)`` replays an output bit for bit.
+
+Families register themselves by subclassing :class:`Family` with a ``name``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pamflow.corpus import Sources
+
+Category = Literal["additive", "reverb", "compression", "eq", "misc", "augment"]
+CATEGORIES: tuple[str, ...] = ("additive", "reverb", "compression", "eq", "misc", "augment")
+#: categories an axis draws from by default (DPAM section 3.1); "augment" holds the CDPAM
+#: delay/gain augmentations, used only when asked for.
+AXIS_CATEGORIES: tuple[str, ...] = ("additive", "reverb", "compression", "eq", "misc")
+
+_REGISTRY: dict[str, Family] = {}
+
+#: seeds recorded in params are drawn in [0, 2**63) so they survive JSON and Parquet int64
+SEED_HIGH = 2**63 - 1
+
+
+class PerturbationError(ValueError):
+    """Bad input to a perturbation: wrong strength, params of another family, bad audio."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """Base class of every family's params: frozen, JSON-serialisable, picklable."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Params:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise PerturbationError(f"{cls.__qualname__}: unknown field(s) {sorted(unknown)}")
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name in data:
+                v = data[f.name]
+                # JSON turns tuples into lists; params hold tuples so they stay hashable
+                values[f.name] = tuple(v) if isinstance(v, list) else v
+        return cls(**values)
+
+
+def exp_map(rho: float, mild: float, strong: float) -> float:
+    """Exponential strength mapping: ``mild * (strong / mild) ** (rho / 100)``."""
+    return float(mild * (strong / mild) ** (rho / 100.0))
+
+
+def lin_map(rho: float, mild: float, strong: float) -> float:
+    """Linear strength mapping: ``mild + (strong - mild) * rho / 100``."""
+    return float(mild + (strong - mild) * rho / 100.0)
+
+
+def inverse_exp_map(value: float, mild: float, strong: float) -> float:
+    """The strength at which :func:`exp_map` gives ``value`` (clipped to [0, 100])."""
+    rho = 100.0 * np.log(value / mild) / np.log(strong / mild)
+    return float(np.clip(rho, 0.0, 100.0))
+
+
+def check_strength(strength: float) -> float:
+    s = float(strength)
+    if not np.isfinite(s) or s < 0.0 or s > 100.0:
+        raise PerturbationError(f"strength must be in [0, 100], got {strength!r}")
+    return s
+
+
+def draw_seed(rng: np.random.Generator) -> int:
+    """A seed for an apply step's own generator, drawn from the caller's generator."""
+    return int(rng.integers(0, SEED_HIGH))
+
+
+class Family(ABC):
+    """One perturbation family. Subclasses set the class attributes and two methods.
+
+    Class attributes document the strength mapping (used by ``docs/perturbations.md``):
+    ``parameter`` (what rho controls), ``unit``, ``mild`` (value at rho = 0), ``strong``
+    (value at rho = 100) and ``mapping`` ("exponential", "linear", ...).
+    """
+
+    name: ClassVar[str]
+    category: ClassVar[str]
+    Params: ClassVar[type[Params]]
+    parameter: ClassVar[str] = ""
+    unit: ClassVar[str] = ""
+    mild: ClassVar[float] = 0.0
+    strong: ClassVar[float] = 0.0
+    mapping: ClassVar[str] = "linear"
+    #: True for families that read recordings (corpus noise, RIRs) through ``sources``
+    needs_sources: ClassVar[bool] = False
+    #: True where the output may saturate at full scale by design (clipping)
+    clips: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return
+        if cls.category not in CATEGORIES:
+            raise TypeError(f"{cls.__name__}: unknown category {cls.category!r}")
+        if name in _REGISTRY:
+            raise TypeError(f"perturbation {name!r} registered twice")
+        _REGISTRY[name] = cls()
+
+    # -- what subclasses write --------------------------------------------------------
+    @abstractmethod
+    def _sample(
+        self, rng: np.random.Generator, strength: float, sources: Sources | None
+    ) -> Params:
+        """Draw params at ``strength`` (already checked to lie in [0, 100])."""
+
+    @abstractmethod
+    def _apply(
+        self, audio: np.ndarray, sample_rate: int, params: Any, sources: Sources | None
+    ) -> np.ndarray:
+        """Apply params to mono float audio; return an array of the same length."""
+
+    # -- the public, checked entry points -------------------------------------------
+    def value(self, strength: float) -> float:
+        """The physical parameter at ``strength`` (in ``unit``), per the documented mapping."""
+        s = check_strength(strength)
+        if self.mapping == "exponential":
+            return exp_map(s, self.mild, self.strong)
+        return lin_map(s, self.mild, self.strong)
+
+    def sample(
+        self,
+        rng: np.random.Generator,
+        strength: float,
+        sources: Sources | None = None,
+    ) -> Params:
+        if not isinstance(rng, np.random.Generator):
+            raise PerturbationError(
+                f"{self.name}: sample() needs a numpy.random.Generator, got {type(rng).__name__}"
+            )
+        return self._sample(rng, check_strength(strength), sources)
+
+    def apply(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        params: Params,
+        sources: Sources | None = None,
+    ) -> np.ndarray:
+        if not isinstance(params, self.Params):
+            raise PerturbationError(
+                f"{self.name}: expected {self.Params.__qualname__}, got {type(params).__qualname__}"
+            )
+        x = check_audio(audio, sample_rate, self.name)
+        if x.size == 0:
+            return x.copy()
+        y = np.asarray(self._apply(x, int(sample_rate), params, sources), dtype=np.float64)
+        if y.shape != x.shape:
+            raise AssertionError(f"{self.name} changed the length: {x.shape} -> {y.shape}")
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        return fit_full_scale(y, allow_clip=self.clips)
+
+    def params_from_dict(self, data: dict[str, Any]) -> Params:
+        return self.Params.from_dict(data)
+
+    def __repr__(self) -> str:
+        return f"<perturbation {self.name} ({self.category})>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # registry instances pickle by name, so Dask ships them cheaply and they stay unique
+        return (get, (self.name,))
+
+
+def check_audio(audio: np.ndarray, sample_rate: int, where: str) -> np.ndarray:
+    """Mono float32 view of ``audio``; a clear error for what no family can process."""
+    x = np.asarray(audio)
+    if x.ndim != 1:
+        raise PerturbationError(f"{where}: expected mono audio of shape (n,), got {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise PerturbationError(f"{where}: expected float audio in [-1, 1], got {x.dtype}")
+    if not (1000 <= int(sample_rate) <= 384000):
+        raise PerturbationError(f"{where}: sample rate {sample_rate} Hz is out of range")
+    if x.size and not np.all(np.isfinite(x)):
+        raise PerturbationError(f"{where}: input holds NaN or inf")
+    return x.astype(np.float32, copy=False)
+
+
+def fit_full_scale(y: np.ndarray, *, allow_clip: bool = False) -> np.ndarray:
+    """float32 output within [-1, 1]: scaled down as a whole when it would overshoot.
+
+    Scaling (rather than clipping) keeps the ratio the family controls (SNR, DRR...) exact.
+    """
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 1.0:
+        y = np.clip(y, -1.0, 1.0) if allow_clip else y / peak
+    return y.astype(np.float32)
+
+
+def get(name: str) -> Family:
+    """The registered family called ``name``."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise PerturbationError(
+            f"unknown perturbation {name!r}; known: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def names(category: str | None = None) -> list[str]:
+    """Names of the registered families, sorted; only those of ``category`` if given."""
+    _ensure_loaded()
+    return sorted(n for n, f in _REGISTRY.items() if category is None or f.category == category)
+
+
+def families() -> list[Family]:
+    return [get(n) for n in names()]
+
+
+def _ensure_loaded() -> None:
+    # importing the package registers every family module
+    import pamflow.perturbations  # noqa: F401

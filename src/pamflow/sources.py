@@ -1,0 +1,173 @@
+"""Recordings that perturbations and recipes draw from: speech, noise, RIRs, music.
+
+A :class:`Sources` wraps a corpus manifest (the table ``pamflow index`` writes). Each row
+has a stable ``id`` (the file's path relative to the corpus root), a ``kind`` (speech,
+noise, rir, music, instrument) and, where known, a ``label`` (noise type, speaker,
+instrument) and measured ``rt60_s`` / ``drr_db`` for RIRs. Params of corpus-based
+perturbations record the ``id`` they used, so an example replays from (params, sources).
+
+``default_sources()`` is the embedded demo corpus, made on first use in the user's cache
+folder (``$PAMFLOW_CACHE`` or ``~/.cache/pamflow``) and reused afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pamflow.audio import load
+
+#: the version of the demo corpus recipe; bump when its content changes
+DEMO_CORPUS_VERSION = "1"
+
+
+class SourcesError(ValueError):
+    """Sources that cannot serve a request: an unknown id, no recording of a kind."""
+
+
+class Sources:
+    """Recordings listed in a manifest, loaded on demand and kept in a small LRU cache."""
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]], *, root: str | None = None,
+                 cache_size: int = 256) -> None:
+        self._rows: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            row = dict(r)
+            if "id" not in row or "path" not in row:
+                raise SourcesError(f"manifest row without id/path: {row!r}")
+            self._rows[str(row["id"])] = row
+        self.root = root
+        self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_manifest(cls, manifest: str | os.PathLike[str]) -> Sources:
+        """Sources from a manifest Parquet file written by ``pamflow index``."""
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(str(manifest))
+        root = str(Path(manifest).resolve().parent)
+        rows = table.to_pylist()
+        for r in rows:  # relative paths are relative to the manifest's folder
+            p = str(r["path"])
+            if "://" not in p and not os.path.isabs(p):
+                r["path"] = os.path.join(root, p)
+        return cls(rows, root=root)
+
+    @classmethod
+    def from_tables(cls, *manifests: str | os.PathLike[str]) -> Sources:
+        rows: list[dict[str, Any]] = []
+        for m in manifests:
+            rows.extend(cls.from_manifest(m)._rows.values())
+        return cls(rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, source_id: object) -> bool:
+        return source_id in self._rows
+
+    def __getstate__(self) -> dict[str, Any]:
+        # ship the manifest, not the cache or the lock (Dask pickles Sources to workers)
+        return {"rows": list(self._rows.values()), "root": self.root, "cache_size": self._cache_size}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["rows"], root=state["root"], cache_size=state["cache_size"])  # type: ignore[misc]
+
+    def ids(self, kind: str | None = None, label: str | None = None) -> list[str]:
+        """Sorted ids of the recordings of ``kind`` (and ``label``, if given)."""
+        return sorted(
+            i for i, r in self._rows.items()
+            if (kind is None or r.get("kind") == kind) and (label is None or r.get("label") == label)
+        )
+
+    def labels(self, kind: str) -> list[str]:
+        return sorted({str(r["label"]) for r in self._rows.values()
+                       if r.get("kind") == kind and r.get("label") is not None})
+
+    def entry(self, source_id: str) -> dict[str, Any]:
+        try:
+            return self._rows[source_id]
+        except KeyError:
+            raise SourcesError(f"unknown source id {source_id!r}") from None
+
+    def rows(self, kind: str | None = None) -> list[dict[str, Any]]:
+        return [self._rows[i] for i in self.ids(kind)]
+
+    def choose(self, rng: np.random.Generator, kind: str, label: str | None = None) -> str:
+        """Draw one id of ``kind`` (and ``label``) with ``rng``."""
+        ids = self.ids(kind, label)
+        if not ids:
+            what = f"{kind} recordings" + (f" labelled {label!r}" if label else "")
+            raise SourcesError(f"the sources hold no {what}")
+        return ids[int(rng.integers(len(ids)))]
+
+    def load(self, source_id: str, sample_rate: int) -> np.ndarray:
+        """Mono float32 audio of ``source_id`` at ``sample_rate`` (cached; do not modify)."""
+        key = (source_id, int(sample_rate))
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        path = self.entry(source_id)["path"]
+        audio, _ = load(path, sample_rate, name=f"{source_id} ({path})")
+        audio.setflags(write=False)
+        with self._lock:
+            self._cache[key] = audio
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return audio
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PAMFLOW_CACHE", Path.home() / ".cache" / "pamflow"))
+
+
+def demo_corpus_dir(seed: int = 0) -> Path:
+    """Where the demo corpus of ``seed`` lives (``$PAMFLOW_DEMO_CORPUS`` overrides)."""
+    env = os.environ.get("PAMFLOW_DEMO_CORPUS")
+    if env:
+        return Path(env)
+    return cache_dir() / f"demo-corpus-v{DEMO_CORPUS_VERSION}-seed{seed}"
+
+
+_default: Sources | None = None
+_default_lock = threading.Lock()
+
+
+def ensure_demo_corpus(seed: int = 0) -> Path:
+    """The demo corpus folder, made first if it is not there (safe across processes)."""
+    from filelock import FileLock
+
+    from pamflow.corpus import MANIFEST_NAME, make_demo_corpus
+
+    root = demo_corpus_dir(seed)
+    if (root / MANIFEST_NAME).exists():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root) + ".lock"):
+        if not (root / MANIFEST_NAME).exists():
+            make_demo_corpus(root, seed=seed)
+    return root
+
+
+def default_sources() -> Sources:
+    """The embedded demo corpus as :class:`Sources` (made on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            from pamflow.corpus import MANIFEST_NAME
+
+            _default = Sources.from_manifest(ensure_demo_corpus() / MANIFEST_NAME)
+        return _default
+
+
+def resolve(sources: Sources | None) -> Sources:
+    return default_sources() if sources is None else sources

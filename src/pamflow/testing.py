@@ -53,3 +53,26 @@ def speech_like(seconds: float = 2.5, sample_rate: int = 16000, seed: int = 0,
     rms = np.sqrt(np.mean(active**2)) if active.size else 1.0
     out *= 10 ** (level_db / 20) / rms
     return np.clip(out, -1, 1).astype(np.float32)
+
+
+def row_digests(dataset: str) -> dict[int, str]:
+    """``index -> sha256`` of every row's content (audio bytes included), for comparing
+    two builds row by row whatever their shard layout."""
+    import hashlib
+    import json
+
+    from pamflow.storage import Dataset
+
+    ds = Dataset.open(dataset)
+    out: dict[int, str] = {}
+    for batch in ds.iter_batches():
+        for row in batch.to_pylist():
+            h = hashlib.sha256()
+            for key in sorted(row):
+                value = row[key]
+                if isinstance(value, dict) and "bytes" in value:  # audio struct: content only
+                    value = value["bytes"]
+                h.update(key.encode())
+                h.update(value if isinstance(value, bytes) else json.dumps(value, sort_keys=True).encode())
+            out[int(row["index"])] = h.hexdigest()
+    return out

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pamflow.corpus import Sources
+    from pamflow.sources import Sources
 
 Category = Literal["additive", "reverb", "compression", "eq", "misc", "augment"]
 CATEGORIES: tuple[str, ...] = ("additive", "reverb", "compression", "eq", "misc", "augment")

@@ -1,0 +1,153 @@
+"""Building a dataset: plan shards, write each one, finish with ``dataset.json``.
+
+This is the library under the Prefect build flow (:mod:`pamflow.flows.build`), which maps
+:func:`build_shard` over a Dask cluster; :func:`build_local` runs the same steps in one
+plain process (no Prefect, no Dask), for small builds, debugging and as the baseline of
+the build benchmark. Tasks pass a recipe name, the spec as a dict and paths: never audio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import fsspec
+
+from pamflow import storage
+from pamflow.datasets.base import Recipe, get_recipe
+from pamflow.datasets.spec import BaseSpec, SpecError
+from pamflow.sources import Sources, default_sources
+
+BUILD_FILE = "build.json"
+#: spec audio_format -> storage format (FLAC is 24-bit; WAV is float32)
+AUDIO_FORMATS = {"flac": "FLAC", "wav": "WAV"}
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    index: int
+    start: int
+    stop: int
+
+
+def plan_shards(spec: BaseSpec) -> list[ShardPlan]:
+    n, size = spec.num_examples, spec.shard_size
+    return [ShardPlan(i, s, min(s + size, n)) for i, s in enumerate(range(0, n, size))]
+
+
+def schema_for(recipe: Recipe, spec: BaseSpec) -> storage.Schema:
+    return storage.Schema([storage.Column(n, k, nullable) for n, k, nullable in recipe.columns(spec)])
+
+
+def spec_digest(recipe: str, spec: BaseSpec) -> str:
+    text = json.dumps({"recipe": recipe, "spec": spec.model_dump(mode="json")}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _sources(manifests: tuple[str, ...]) -> Sources:
+    return Sources.from_tables(*manifests) if manifests else default_sources()
+
+
+def sources_for(spec: BaseSpec) -> Sources:
+    """The spec's sources, loaded once per process (workers reuse them across shards)."""
+    return _sources(tuple(spec.manifests))
+
+
+def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> BaseSpec:
+    """Validate everything before any work starts, and claim ``out`` for this spec.
+
+    A folder already holding shards of a *different* spec is refused (resuming into it
+    would mix two datasets); the same spec resumes, skipping complete shards.
+    """
+    recipe = get_recipe(recipe_name)
+    spec = recipe.parse(spec) if isinstance(spec, dict) else spec
+    recipe.validate(spec)
+    fs, root = fsspec.core.url_to_fs(out)
+    marker = f"{root.rstrip('/')}/{BUILD_FILE}"
+    digest = spec_digest(recipe_name, spec)
+    if fs.exists(marker):
+        with fs.open(marker, "r") as f:
+            old = json.load(f)
+        if old.get("digest") != digest:
+            changed = sorted(k for k in set(old.get("spec", {})) | set(spec.model_dump(mode="json"))
+                             if old.get("spec", {}).get(k) != spec.model_dump(mode="json").get(k))
+            raise SpecError(
+                f"{out} holds a build of another spec (recipe {old.get('recipe')!r}; fields that "
+                f"differ: {', '.join(changed) or 'recipe'}); use a new output folder"
+            )
+    else:
+        fs.makedirs(root, exist_ok=True)
+        text = json.dumps({"recipe": recipe_name, "digest": digest,
+                           "spec": spec.model_dump(mode="json")}, indent=2, sort_keys=True)
+        tmp = f"{marker}.{os.getpid()}.tmp"
+        with fs.open(tmp, "w") as f:
+            f.write(text)
+        fs.mv(tmp, marker)
+    return spec
+
+
+def build_shard(recipe_name: str, spec_data: dict[str, Any], out: str, shard_index: int) -> dict[str, Any]:
+    """Write shard ``shard_index`` (skipped when it is already complete); return its info."""
+    recipe = get_recipe(recipe_name)
+    spec = recipe.parse(spec_data)
+    plan = plan_shards(spec)[shard_index]
+    if storage.shard_done(out, plan.index):
+        return {"index": plan.index, "rows": plan.stop - plan.start, "skipped": True, "seconds": 0.0}
+    t0 = time.perf_counter()
+    sources = sources_for(spec)
+
+    def rows() -> Iterator[dict[str, Any]]:  # streamed: one row group in memory at a time
+        for row in recipe.generate(spec, sources, plan.start, plan.stop):
+            row["params"] = json.dumps(row.get("params", {}), sort_keys=True)
+            yield row
+
+    info = storage.write_shard(
+        out, plan.index, rows(), schema_for(recipe, spec),
+        sample_rate=spec.sample_rate, audio_format=AUDIO_FORMATS[spec.audio_format],
+    )
+    return {"index": plan.index, "rows": info.rows, "skipped": info.skipped,
+            "seconds": time.perf_counter() - t0, "sha256": info.sha256}
+
+
+def finalize(recipe_name: str, spec: BaseSpec, out: str) -> dict[str, Any]:
+    """Write ``dataset.json`` (last) and return the dataset summary."""
+    storage.finalize_dataset(
+        out, recipe=recipe_name, spec=spec.model_dump(mode="json"), seed=spec.seed,
+        num_shards=len(plan_shards(spec)),
+    )
+    return summarize(out)
+
+
+def summarize(out: str) -> dict[str, Any]:
+    """Counts and label balance of a finished dataset (from its metadata columns)."""
+    ds = storage.Dataset.open(out)
+    recipe = get_recipe(ds.recipe)
+    summary = {"recipe": ds.recipe, "path": out, "rows": ds.num_rows, "shards": len(ds.shards)}
+    summary.update(recipe.summary(ds.to_table()))  # every column but the audio
+    return summary
+
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+def build_local(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str,
+                progress: ProgressFn | None = None) -> dict[str, Any]:
+    """The whole build in this process, shard after shard (no Prefect, no Dask)."""
+    spec = prepare(recipe_name, spec, out)
+    data = spec.model_dump(mode="json")
+    for plan in plan_shards(spec):
+        info = build_shard(recipe_name, data, out, plan.index)
+        if progress is not None:
+            progress(info)
+    return finalize(recipe_name, spec, out)
+
+
+__all__ = ["ShardPlan", "build_local", "build_shard", "finalize", "plan_shards", "prepare",
+           "schema_for", "sources_for", "spec_digest", "summarize"]

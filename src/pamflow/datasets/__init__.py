@@ -1,0 +1,12 @@
+"""Dataset recipes: JND pairs, 2AFC triplets, contrastive pairs, NMR pairs, codec pairs, domain.
+
+Each recipe turns a validated spec into examples that carry the exact params and seed that
+made them. Helpers shared by recipes live beside them: :mod:`pamflow.datasets.psychometric`
+(the active-learning JND sampler of DPAM section 2.1) and :mod:`pamflow.datasets.listener`
+(a simulated listener that answers same/different from the audio pair itself).
+"""
+
+from pamflow.datasets import jnd  # noqa: E402,F401  (importing registers the recipe)
+from pamflow.datasets.base import Recipe, get_recipe, recipe_names  # noqa: E402
+
+__all__ = ["Recipe", "get_recipe", "recipe_names"]

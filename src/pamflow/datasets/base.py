@@ -1,0 +1,142 @@
+"""What every recipe shares: the registry, per-example seeds, clip cutting.
+
+A recipe turns a validated spec into rows. Row ``i`` depends only on ``(spec, i)``: its
+generator is seeded from ``(spec.seed, i)`` (or, for recipes whose examples come in
+groups such as a listener's staircase, from ``(spec.seed, group)`` with the group fixed
+by ``i`` alone), so the rows are the same whatever the number of workers or the shard
+size.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pamflow.datasets.spec import BaseSpec, SpecError, parse_spec
+from pamflow.sources import Sources
+
+_RECIPES: dict[str, Recipe] = {}
+
+#: seeds are kept below 2**63 so they survive int64 columns and JSON
+_SEED_MASK = (1 << 63) - 1
+
+
+def derive_seed(*keys: int) -> int:
+    """A 63-bit seed from integer keys (NumPy SeedSequence hashing)."""
+    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 32 | int(state[1])) & _SEED_MASK)
+
+
+def example_seed(spec_seed: int, index: int) -> int:
+    """The seed of example ``index`` of a dataset with seed ``spec_seed``."""
+    return derive_seed(spec_seed, index)
+
+
+def example_id(recipe: str, spec_seed: int, index: int) -> str:
+    return f"{recipe}-s{spec_seed}-{index:09d}"
+
+
+def cut_clip(
+    sources: Sources, source_id: str, sample_rate: int, num_samples: int, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """A clip of ``num_samples`` from ``source_id`` at a random offset (zero-padded if the
+    recording is shorter); returns ``(clip, offset_seconds)``."""
+    audio = sources.load(source_id, sample_rate)
+    span = audio.size - num_samples
+    start = int(rng.integers(0, span + 1)) if span > 0 else 0
+    clip = audio[start : start + num_samples]
+    if clip.size < num_samples:
+        clip = np.pad(clip, (0, num_samples - clip.size))
+    return np.array(clip, dtype=np.float32), start / sample_rate
+
+
+def clip_at(sources: Sources, source_id: str, sample_rate: int, num_samples: int, offset_s: float) -> np.ndarray:
+    """The clip :func:`cut_clip` returned, rebuilt from its recorded offset."""
+    audio = sources.load(source_id, sample_rate)
+    start = int(round(offset_s * sample_rate))
+    clip = audio[start : start + num_samples]
+    return np.pad(clip, (0, num_samples - clip.size)).astype(np.float32)
+
+
+def long_enough(sources: Sources, kind: str, seconds: float) -> list[str]:
+    """Ids of ``kind`` at least ``seconds`` long (all of them if none is)."""
+    ids = sources.ids(kind)
+    ok = [i for i in ids if float(sources.entry(i)["duration_s"]) >= seconds]
+    return ok or ids
+
+
+class Recipe(ABC):
+    """One kind of dataset. Subclasses set ``name``, ``Spec``, ``needs`` and write
+    :meth:`columns` and :meth:`generate` (or :meth:`make_example`)."""
+
+    name: ClassVar[str]
+    Spec: ClassVar[type[BaseSpec]]
+    #: recording kinds the recipe reads -> the spec field that asks for them
+    needs: ClassVar[dict[str, str]] = {"speech": "manifests"}
+    #: the columns holding audio
+    audio_columns: ClassVar[tuple[str, ...]]
+    description: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            _RECIPES[cls.name] = cls()
+
+    # -- spec ----------------------------------------------------------------------------
+    def parse(self, data: dict[str, Any] | None = None, **overrides: Any) -> BaseSpec:
+        return parse_spec(self.Spec, data, **overrides)
+
+    def validate(self, spec: BaseSpec) -> Sources:
+        """Check the spec against its sources (before any work starts); return them."""
+        sources = spec.sources()
+        spec.check_sources(sources, self.needs)
+        self.check(spec, sources)
+        return sources
+
+    def check(self, spec: BaseSpec, sources: Sources) -> None:
+        """Recipe-specific checks against the sources; raise :class:`SpecError`."""
+
+    # -- rows ----------------------------------------------------------------------------
+    @abstractmethod
+    def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
+        """Recipe columns as ``(name, kind, nullable)``; kinds are those of
+        :mod:`pamflow.storage` ("audio", "string", "int64", "float64", "bool", "json",
+        "list<string>"). ``index``, ``example_id``, ``seed`` and ``params`` come on top."""
+
+    def generate(self, spec: BaseSpec, sources: Sources, start: int, stop: int) -> Iterator[dict[str, Any]]:
+        """Rows ``start .. stop-1``; by default one :meth:`make_example` per index."""
+        for i in range(start, stop):
+            seed = example_seed(spec.seed, i)
+            row = self.make_example(spec, sources, i, np.random.default_rng(seed))
+            row.setdefault("seed", seed)
+            yield self.finish(spec, i, row)
+
+    def make_example(self, spec: BaseSpec, sources: Sources, index: int, rng: np.random.Generator) -> dict[str, Any]:
+        raise NotImplementedError(f"{self.name} writes generate() instead")
+
+    def finish(self, spec: BaseSpec, index: int, row: dict[str, Any]) -> dict[str, Any]:
+        row["index"] = index
+        row["example_id"] = example_id(self.name, spec.seed, index)
+        return row
+
+    def summary(self, table: Any) -> dict[str, Any]:
+        """Figures for the build artifact and `pamflow inspect` (label balance...)."""
+        return {}
+
+
+def get_recipe(name: str) -> Recipe:
+    import pamflow.datasets  # noqa: F401  (registers the recipes)
+
+    try:
+        return _RECIPES[name]
+    except KeyError:
+        raise SpecError(f"unknown recipe {name!r}; known: {', '.join(sorted(_RECIPES))}") from None
+
+
+def recipe_names() -> list[str]:
+    import pamflow.datasets  # noqa: F401
+
+    return sorted(_RECIPES)

@@ -1,0 +1,183 @@
+"""The JND recipe (DPAM section 2.1 and 3.1): reference / perturbed pairs with
+same/different labels.
+
+Rows come in *sequences* of ``queries_per_sequence`` questions, as in DPAM's listening
+test (10 questions per reference and direction): one speech clip, mildly degraded at
+random, is the reference; one random axis (at most one family per category, random order)
+is the direction; each question perturbs the reference along the axis at a strength ρ.
+
+Labels (``labels`` in the spec):
+
+- ``simulated``: a simulated listener drawn from a panel answers from the audio pair
+  itself (:mod:`pamflow.datasets.listener`), and the active-learning sampler
+  (:mod:`pamflow.datasets.psychometric`) picks each next ρ at the maximum-likelihood JND of
+  the answers so far, so the pairs concentrate around the JND and the labels balance.
+- ``none``: ρ drawn uniformly in the strength range; ``label`` is null, for a human test.
+
+Row ``i`` belongs to sequence ``i // queries_per_sequence``, whose generator is seeded by
+``(spec.seed, sequence)`` only: the rows do not depend on workers or shard size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from pamflow.datasets.base import Recipe, clip_at, cut_clip, derive_seed, example_seed, long_enough
+from pamflow.datasets.listener import ListenerPanel, SimulatedListener, perceptual_distance
+from pamflow.datasets.psychometric import Prior, Staircase
+from pamflow.datasets.spec import BaseSpec, StrengthRange, check_families
+from pamflow.perturbations import Axis, Chain, default_axis_families, sample_axis
+from pamflow.sources import Sources
+
+#: keys that keep the sequence and panel generators apart from the per-example seeds
+_SEQUENCE_KEY = 0x5E0
+_PANEL_KEY = 0xA7E1
+
+
+class JndSpec(BaseSpec):
+    families: list[str] = Field(default_factory=default_axis_families,
+                                description="families the axes draw from (one per category)")
+    strength: StrengthRange = Field(default_factory=StrengthRange,
+                                    description="range of ρ asked about")
+    reference_strength: float = Field(15.0, ge=0, le=100,
+                                      description="the reference is degraded along a random axis at U(0, this)")
+    labels: Literal["simulated", "none"] = "simulated"
+    queries_per_sequence: int = Field(10, ge=1, le=1000)
+    listeners: int = Field(50, ge=1, description="size of the simulated listener panel")
+    start_strength: float | None = Field(None, ge=0, le=100,
+                                         description="first question of a sequence; default: random in the range")
+    listener_threshold: float = Field(
+        0.5, gt=0, description="median JND of the simulated panel, in perceptual-distance dB")
+    prior_sigma: float = Field(15.0, gt=0, le=100,
+                               description="prior spread of the psychometric function (strength units): "
+                                           "the step size of the first questions")
+
+    @field_validator("families")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return check_families(v)
+
+
+@lru_cache(maxsize=8)
+def _panel(seed: int, size: int, threshold: float) -> list[SimulatedListener]:
+    panel = ListenerPanel(threshold_median=threshold)
+    return panel.sample(np.random.default_rng(derive_seed(seed, _PANEL_KEY)), size)
+
+
+class JndRecipe(Recipe):
+    name = "jnd"
+    Spec = JndSpec
+    needs = {"speech": "manifests"}
+    audio_columns = ("reference", "perturbed")
+    description = "DPAM just-noticeable-difference pairs: reference, perturbed, same/different"
+
+    def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
+        return [
+            ("reference", "audio", False),
+            ("perturbed", "audio", False),
+            ("strength", "float64", True),  # null for imported pairs of unknown strength
+            ("axis", "list<string>", False),
+            ("label", "int64", True),
+            ("label_source", "string", True),
+            ("listener", "string", True),
+            ("distance", "float64", True),
+            ("source_id", "string", False),
+            ("sequence", "int64", False),
+            ("query", "int64", False),
+        ]
+
+    def generate(self, spec: BaseSpec, sources: Sources, start: int, stop: int) -> Iterator[dict[str, Any]]:
+        assert isinstance(spec, JndSpec)
+        q = spec.queries_per_sequence
+        stop = min(stop, spec.num_examples)
+        if stop <= start:
+            return
+        for seq in range(start // q, (stop - 1) // q + 1):
+            first = seq * q
+            count = min(q, spec.num_examples - first)
+            for k, row in enumerate(self.sequence(spec, sources, seq, count)):
+                i = first + k
+                if start <= i < stop:
+                    yield self.finish(spec, i, row)
+
+    def sequence(self, spec: JndSpec, sources: Sources, seq: int, count: int) -> list[dict[str, Any]]:
+        """The ``count`` questions of sequence ``seq``."""
+        rng = np.random.default_rng(derive_seed(spec.seed, _SEQUENCE_KEY, seq))
+        sr = spec.sample_rate
+        speech = long_enough(sources, "speech", spec.clip_seconds)
+        source_id = speech[int(rng.integers(len(speech)))]
+        clean, offset = cut_clip(sources, source_id, sr, spec.clip_samples, rng)
+        ref_axis = sample_axis(rng, spec.families)
+        ref_rho = float(rng.uniform(0.0, spec.reference_strength))
+        ref_chain = ref_axis.chain(ref_rho, sources)
+        reference = ref_chain.apply(clean, sr, sources)
+        axis = sample_axis(rng, spec.families)
+        lo, hi = spec.strength.low, spec.strength.high
+        start = spec.start_strength if spec.start_strength is not None else float(rng.uniform(lo, hi))
+        simulated = spec.labels == "simulated"
+        listener_idx = int(rng.integers(spec.listeners))
+        listener = _panel(spec.seed, spec.listeners, spec.listener_threshold)[listener_idx] if simulated else None
+        start = float(np.clip(start, lo, hi))
+        stairs = Staircase(start=start, rng=rng, prior=Prior(mu=start, mu_sd=50.0, sigma=spec.prior_sigma))
+        base = {"clip": {"source_id": source_id, "offset_s": offset},
+                "reference_chain": ref_chain.to_list(), "axis": axis.to_dict()}
+        rows = []
+        for k in range(count):
+            rho = float(np.clip(stairs.next(), lo, hi)) if simulated else float(rng.uniform(lo, hi))
+            chain = axis.chain(rho, sources)
+            perturbed = chain.apply(reference, sr, sources)
+            label = distance = None
+            if listener is not None:
+                distance = perceptual_distance(reference, perturbed, sr)
+                label = int(rng.random() < listener.p_different(distance))
+                stairs.record(rho, label)
+            rows.append({
+                "reference": reference,
+                "perturbed": perturbed,
+                "strength": rho,
+                "axis": list(axis.families),
+                "label": label,
+                "label_source": "simulated" if simulated else None,
+                "listener": f"sim-{listener_idx:03d}" if simulated else None,
+                "distance": distance,
+                "source_id": source_id,
+                "sequence": seq,
+                "query": k,
+                "seed": example_seed(spec.seed, seq * spec.queries_per_sequence + k),
+                "params": {**base, "chain": chain.to_list(),
+                           **({"listener": listener.to_dict()} if listener is not None else {})},
+            })
+        return rows
+
+    def summary(self, table: Any) -> dict[str, Any]:
+        labels = [v for v in table.column("label").to_pylist() if v is not None]
+        strengths = np.asarray([v for v in table.column("strength").to_pylist() if v is not None], dtype=float)
+        hist, edges = np.histogram(strengths, bins=10, range=(0, 100))
+        out: dict[str, Any] = {
+            "rows": table.num_rows,
+            "labelled": len(labels),
+            "different": int(sum(labels)),
+            "same": len(labels) - int(sum(labels)),
+            "strength_histogram": {f"{edges[i]:.0f}-{edges[i + 1]:.0f}": int(h) for i, h in enumerate(hist)},
+        }
+        if labels:
+            out["share_different"] = float(np.mean(labels))
+        return out
+
+
+def replay(row: dict[str, Any], spec: JndSpec, sources: Sources | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rebuild ``(reference, perturbed)`` of a row from its params alone."""
+    import json
+
+    srcs = spec.sources() if sources is None else sources
+    p = row["params"] if isinstance(row["params"], dict) else json.loads(row["params"])
+    clean = clip_at(srcs, p["clip"]["source_id"], spec.sample_rate, spec.clip_samples, p["clip"]["offset_s"])
+    reference = Chain.from_list(p["reference_chain"]).apply(clean, spec.sample_rate, srcs)
+    perturbed = Chain.from_list(p["chain"]).apply(reference, spec.sample_rate, srcs)
+    Axis.from_dict(p["axis"])  # validates the recorded axis
+    return reference, perturbed

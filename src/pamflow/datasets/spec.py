@@ -1,0 +1,134 @@
+"""Dataset specs: validated configs shared by every recipe.
+
+A spec says where the recordings come from, the sample rate and clip length, the counts
+and the seed. It is checked in two steps, both before any work starts: the fields
+themselves (pydantic), then against the sources (:meth:`BaseSpec.check_sources`: the
+manifests exist, hold recordings of the kinds the recipe needs, and clips of the asked
+length can be cut from them). Errors name the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pamflow.sources import Sources, SourcesError, default_sources
+
+
+class SpecError(ValueError):
+    """A spec that cannot be built; the message names the field and the reason."""
+
+
+class BaseSpec(BaseModel):
+    """Fields every recipe has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(0, ge=0, description="dataset seed; example i uses a seed derived from (seed, i)")
+    num_examples: int = Field(400, ge=1, description="rows to generate")
+    shard_size: int = Field(100, ge=1, description="rows per Parquet shard")
+    sample_rate: int = Field(16000, ge=8000, le=96000, description="Hz, for every audio column")
+    clip_seconds: float = Field(2.5, gt=0, le=60, description="length of each clip")
+    audio_format: Literal["flac", "wav"] = Field(
+        "flac", description="flac: FLAC 24-bit; wav: float32 WAV (faster to decode, bigger)"
+    )
+    manifests: list[str] = Field(
+        default_factory=list,
+        description="corpus manifests (from `pamflow index`); empty: the embedded demo corpus",
+    )
+
+    @field_validator("manifests")
+    @classmethod
+    def _manifests_exist(cls, v: list[str]) -> list[str]:
+        for m in v:
+            if "://" not in m and not Path(m).exists():
+                raise ValueError(f"manifest {m!r} does not exist")
+        return v
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.clip_seconds * self.sample_rate))
+
+    def sources(self) -> Sources:
+        return Sources.from_tables(*self.manifests) if self.manifests else default_sources()
+
+    def check_sources(self, sources: Sources, kinds: dict[str, str]) -> None:
+        """Fail unless ``sources`` hold recordings of each kind in ``kinds`` (kind -> the
+        field that needs it) long enough for ``clip_seconds`` where the kind is cut into clips."""
+        for kind, field in kinds.items():
+            rows = sources.rows(kind)
+            if not rows:
+                where = ", ".join(self.manifests) or "the demo corpus"
+                raise SpecError(f"{field}: no {kind} recordings in {where}")
+        for kind in ("speech", "music", "instrument"):
+            if kind in kinds:
+                longest = max(float(r["duration_s"]) for r in sources.rows(kind))
+                if longest < self.clip_seconds:
+                    raise SpecError(
+                        f"clip_seconds: {self.clip_seconds} s is longer than the longest "
+                        f"{kind} recording ({longest:.2f} s)"
+                    )
+
+
+class StrengthRange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    low: float = Field(0.0, ge=0, le=100)
+    high: float = Field(100.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StrengthRange:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) is above high ({self.high})")
+        return self
+
+
+def check_families(names: list[str]) -> list[str]:
+    from pamflow import perturbations
+
+    known = set(perturbations.names())
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ValueError(f"unknown famil{'y' if len(bad) == 1 else 'ies'} {bad}; known: {sorted(known)}")
+    if not names:
+        raise ValueError("at least one family is needed")
+    return names
+
+
+def parse_spec(spec_cls: type[BaseSpec], data: dict[str, Any] | None = None, **overrides: Any) -> BaseSpec:
+    """Build and validate a spec; pydantic errors become a :class:`SpecError` naming fields."""
+    merged = {**(data or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        return spec_cls.model_validate(merged)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "spec"
+            lines.append(f"{loc}: {err['msg']}")
+        raise SpecError("invalid spec: " + "; ".join(lines)) from None
+
+
+def load_spec_file(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read spec: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a spec must be a mapping of fields, got {type(data).__name__}")
+    return data
+
+
+__all__ = [
+    "BaseSpec",
+    "SourcesError",
+    "SpecError",
+    "StrengthRange",
+    "check_families",
+    "load_spec_file",
+    "parse_spec",
+]

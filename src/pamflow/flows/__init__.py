@@ -1,0 +1,5 @@
+"""Prefect flows: thin wrappers over the library (only the CLI imports this package)."""
+
+from pamflow.flows.build import build_dataset, build_dataset_flow, task_runner
+
+__all__ = ["build_dataset", "build_dataset_flow", "task_runner"]

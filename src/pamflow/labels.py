@@ -1,0 +1,173 @@
+"""Human labels: import listening-test judgments into a new version of a dataset, and
+import the published DPAM JND lists as a dataset.
+
+Importing never touches the source dataset: the labelled copy is a new dataset folder whose
+``dataset.json`` records where it came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from pamflow import storage
+from pamflow.audio import AudioError, load
+
+
+class LabelsError(ValueError):
+    """A judgments file or list that cannot be imported; the message names file and line."""
+
+
+_ANSWERS = {"1": 1, "0": 0, "different": 1, "same": 0, "diff": 1, "d": 1, "s": 0,
+            "true": 1, "false": 0, "yes": 1, "no": 0}
+
+
+def read_judgments(path: str | Path) -> dict[str, list[tuple[str, int]]]:
+    """``example_id -> [(listener, answer), ...]`` from a CSV with a header naming
+    ``example_id``, ``listener`` and ``answer`` (1/0, different/same)."""
+    votes: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"example_id", "listener", "answer"} - set(reader.fieldnames or [])
+        if missing:
+            raise LabelsError(f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}")
+        for line, rec in enumerate(reader, start=2):
+            ans = _ANSWERS.get(str(rec["answer"]).strip().lower())
+            if ans is None:
+                raise LabelsError(f"{path}:{line}: answer {rec['answer']!r} is not 1/0/different/same")
+            eid = str(rec["example_id"]).strip()
+            if not eid:
+                raise LabelsError(f"{path}:{line}: empty example_id")
+            votes[eid].append((str(rec["listener"]).strip(), ans))
+    return dict(votes)
+
+
+def aggregate(votes: list[tuple[str, int]]) -> tuple[int | None, float, int]:
+    """Majority label (None on a tie), agreement share with it, and vote count."""
+    answers = np.array([a for _, a in votes], dtype=float)
+    share = float(answers.mean())
+    if share == 0.5:
+        return None, 0.5, len(answers)
+    label = int(share > 0.5)
+    return label, share if label == 1 else 1.0 - share, len(answers)
+
+
+def import_judgments(dataset: str, judgments: str, out: str) -> dict[str, Any]:
+    """Write ``out``: ``dataset`` with ``label`` from the human votes (majority),
+    ``label_source = "human"``, ``votes`` and ``agreement`` columns. Rows without a vote keep
+    their previous label. Unknown example ids are an error (listing a few)."""
+    votes = read_judgments(judgments)
+    ds = storage.Dataset.open(dataset)
+    known = set(ds.to_table(columns=["example_id"]).column("example_id").to_pylist())
+    unknown = sorted(set(votes) - known)
+    if unknown:
+        raise LabelsError(f"{judgments}: {len(unknown)} example_id(s) not in {dataset}, e.g. {unknown[:3]}")
+    agg = {eid: aggregate(v) for eid, v in votes.items()}
+
+    def update(table: pa.Table) -> pa.Table:
+        ids = table.column("example_id").to_pylist()
+        old_label = table.column("label").to_pylist() if "label" in table.column_names else [None] * len(ids)
+        old_src = (table.column("label_source").to_pylist() if "label_source" in table.column_names
+                   else [None] * len(ids))
+        label, source, nvotes, agreement = [], [], [], []
+        for eid, ol, os_ in zip(ids, old_label, old_src, strict=True):
+            if eid in agg:
+                lab, agr, n = agg[eid]
+                label.append(lab)
+                source.append("human")
+                nvotes.append(n)
+                agreement.append(agr)
+            else:
+                label.append(ol)
+                source.append(os_)
+                nvotes.append(None)
+                agreement.append(None)
+        for name, values, typ in (("label", label, pa.int64()), ("label_source", source, pa.string()),
+                                  ("votes", nvotes, pa.int64()), ("agreement", agreement, pa.float64())):
+            arr = pa.array(values, type=typ)
+            if name in table.column_names:
+                table = table.set_column(table.column_names.index(name), name, arr)
+            else:
+                table = table.append_column(name, arr)
+        return table
+
+    storage.derive_dataset(dataset, out, update, note=f"human labels imported from {judgments}")
+    labelled = sum(1 for v in agg.values() if v[0] is not None)
+    return {"recipe": ds.recipe, "path": out, "rows": ds.num_rows, "examples_voted": len(agg),
+            "labelled": labelled, "ties": len(agg) - labelled,
+            "votes": sum(len(v) for v in votes.values())}
+
+
+def read_dpam_list(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a published DPAM JND list: tab-separated ``ref_path``, ``test_path``,
+    ``label`` (0 same, 1 different), optionally a 4th column with the noise type (leading
+    spaces stripped)."""
+    rows = []
+    with open(path) as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in line.rstrip("\n").split("\t")]
+            if len(parts) < 3:
+                raise LabelsError(f"{path}:{line_no}: expected ref_path<TAB>test_path<TAB>label, got {line.strip()!r}")
+            try:
+                label = int(float(parts[2]))
+            except ValueError:
+                raise LabelsError(f"{path}:{line_no}: label {parts[2]!r} is not 0 or 1") from None
+            if label not in (0, 1):
+                raise LabelsError(f"{path}:{line_no}: label {label} is not 0 or 1")
+            rows.append({"line": line_no, "ref_path": parts[0], "test_path": parts[1], "label": label,
+                         "noise_type": parts[3] if len(parts) > 3 and parts[3] else None})
+    return rows
+
+
+def import_dpam_list(list_path: str, out: str, *, audio_root: str | None = None,
+                     sample_rate: int = 22050, shard_size: int = 500) -> dict[str, Any]:
+    """A JND dataset (recipe ``jnd``, ``label_source = "dpam-list"``) from a DPAM list.
+    Pairs whose audio cannot be read are quarantined (listed in ``dataset.json`` with the
+    reason) and the import goes on."""
+    from pamflow.build import schema_for
+    from pamflow.datasets.base import get_recipe
+
+    entries = read_dpam_list(list_path)
+    root = Path(audio_root) if audio_root else Path(list_path).parent
+    recipe = get_recipe("jnd")
+    schema = schema_for(recipe, None)  # type: ignore[arg-type]
+    quarantine: list[dict[str, str]] = []
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        try:
+            ref, _ = load(str(root / e["ref_path"]), sample_rate)
+            test, _ = load(str(root / e["test_path"]), sample_rate)
+        except AudioError as err:
+            quarantine.append({"line": str(e["line"]), "reason": str(err)})
+            continue
+        n = min(ref.size, test.size)
+        ref, test = ref[:n], test[:n]
+        peak = max(float(np.max(np.abs(ref), initial=0.0)), float(np.max(np.abs(test), initial=0.0)))
+        if peak > 1.0:  # resampling can overshoot full scale: scale the pair together
+            ref, test = ref / peak, test / peak
+        i = len(rows)
+        rows.append({
+            "index": i, "example_id": f"dpam-{e['line']:07d}", "seed": 0,
+            "params": json.dumps({"ref_path": e["ref_path"], "test_path": e["test_path"],
+                                  "noise_type": e["noise_type"]}),
+            "reference": ref, "perturbed": test, "strength": None,
+            "axis": [e["noise_type"]] if e["noise_type"] else [], "label": e["label"],
+            "label_source": "dpam-list", "listener": None, "distance": None,
+            "source_id": e["ref_path"], "sequence": i, "query": 0,
+        })
+    for s, start in enumerate(range(0, max(len(rows), 1), shard_size)):
+        storage.write_shard(out, s, rows[start : start + shard_size], schema, sample_rate=sample_rate)
+    num_shards = max(1, -(-len(rows) // shard_size))
+    storage.finalize_dataset(
+        out, recipe="jnd", spec={"imported_from": str(list_path), "sample_rate": sample_rate},
+        seed=0, num_shards=num_shards, extra={"quarantine": quarantine},
+    )
+    return {"recipe": "jnd", "path": out, "rows": len(rows), "quarantined": len(quarantine)}

@@ -1,0 +1,348 @@
+"""Reverberation (DPAM Table 1, category "reverb"): room impulse responses from the bank.
+
+Both families convolve the input with a room impulse response (RIR) built from one of the
+recordings of kind "rir" in ``sources`` (its id is recorded in params), read at the
+input's sample rate. The bank RIR is prepared the same way for both:
+
+* its direct path is found (the largest sample), moved onto the sample grid (a sub-sample
+  shift, so no fraction of a sample of delay is added), and scaled to unit gain with its
+  sign made positive: the output's direct path lines up with the input at the input's
+  level. The prepared RIR starts ``w = measures.direct_window(sr)`` samples (2.5 ms)
+  before the direct peak, which lies at index ``w``;
+* "direct" is the ±2.5 ms window around that peak (``h[:2w+1]``), "tail" all that follows
+  (``h[2w+1:]``), the same split as :func:`pamflow.measures.drr_db`.
+
+The output is the convolution aligned on the direct peak and cut to the input's length.
+Loudness is not normalised: a strong tail makes the output louder, and ``Family.apply``
+scales it down as a whole where it would exceed full scale.
+
+``reverb_drr``: the direct-to-reverberant ratio, 65 dB (rho = 0) down to -27 dB
+(rho = 100), linear in dB; the tail of a randomly drawn bank RIR is scaled so that the
+energy ratio of direct to tail equals the target exactly. At very low DRR the tail's
+largest sample can exceed the direct peak; :func:`pamflow.measures.drr_db`, which takes
+the largest sample for the direct path, then no longer finds it, while the ratio around
+the true direct path (index ``w``) is still exact.
+
+``reverb_rt60``: the reverberation time, 0.05 s (rho = 0) to 8 s (rho = 100),
+exponential (``rt60 = 0.05 * 160 ** (rho / 100)``). One of the three bank RIRs whose
+measured ``rt60_s`` is closest to the target (in log time) is drawn, and its decay
+reshaped: the tail is multiplied by ``exp(-(a_target - a_bank) * t)``, ``t`` counted from
+the direct peak, with ``a = 3 ln(10) / RT60`` (amplitude decay rate; energy falls 60 dB in
+RT60). Where the target outlasts the bank RIR, its late tail (from where the bank tail's
+own decay curve reaches -30 dB) is continued by seeded Gaussian noise shaped to the
+spectrum of that late tail, decaying at the target rate and energy-matched at the joint
+(Polack's stochastic model of late reverberation); the RIR runs until its envelope has
+decayed by 60 dB. The direct path and the level of the early tail are kept, so the DRR
+stays near the bank RIR's: it moves by ``10 log10(rt60_bank / rt60_target)`` dB, as the
+diffuse field of one room at one distance does when only its absorption changes (Sabine),
+a few dB for targets inside the bank's range; it is capped at +10 dB (the tail scaled up
+where it would fall lower), so that the decay stays audible and measurable. The mildest
+setting is therefore a dry room, not a transparent one. RT60 is as
+:func:`pamflow.measures.rt60` measures it on the built RIR (T20 of the Schroeder curve,
+direct path included); as T20 also sees the direct path and the gap before the first
+reflection, the applied decay time is corrected (up to 3 secant steps) until the measured
+RT60 is within 1 % of the target where the RIR allows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+from scipy.fft import next_fast_len
+
+from pamflow import measures
+from pamflow.perturbations.base import Family, Params, PerturbationError, draw_seed
+from pamflow.sources import resolve
+
+LN1000 = 3.0 * math.log(10.0)  # a = LN1000 / rt60: amplitude decay rate for 60 dB of energy
+#: the bank tail is kept down to this level of its energy decay curve before the noise
+#: continuation takes over (when one is needed)
+JOINT_EDC_DB = -30.0
+JOINT_CROSSFADE_S = 0.01
+#: how many of the closest bank RIRs reverb_rt60 draws from
+RT60_CANDIDATES = 3
+#: reverb_rt60 keeps the tail at most this far (dB) below the direct path, so that the
+#: decay stays audible and measurable (T20 fits the energy decay from -5 to -25 dB)
+RT60_MAX_DRR_DB = 10.0
+#: at most this many corrections of the applied decay time (see build_rir)
+RT60_CORRECTIONS = 3
+
+
+@dataclass(frozen=True)
+class DrrParams(Params):
+    """Target direct-to-reverberant ratio (dB) and the id of the bank RIR."""
+
+    drr_db: float
+    rir_id: str
+
+
+@dataclass(frozen=True)
+class Rt60Params(Params):
+    """Target RT60 (s), the id of the bank RIR, and the seed of the noise continuation."""
+
+    rt60_s: float
+    rir_id: str
+    seed: int
+
+
+# -- preparing a bank RIR -------------------------------------------------------------
+def _fractional_peak(h: np.ndarray, peak: int, w: int, up: int = 32) -> float:
+    """The direct peak's position in samples, to 1/``up`` of a sample."""
+    lo, hi = max(0, peak - w), min(h.size, peak + w + 1)
+    seg = h[lo:hi]
+    if seg.size < 4:
+        return float(peak)
+    fine = signal.resample(seg, seg.size * up)
+    return lo + float(np.argmax(np.abs(fine))) / up
+
+
+def _shift(h: np.ndarray, delta: float) -> np.ndarray:
+    """``h`` delayed by ``delta`` samples (fractional), via a phase ramp on a padded FFT."""
+    pad = 64
+    n = next_fast_len(h.size + 2 * pad, real=True)
+    spec = np.fft.rfft(np.concatenate([np.zeros(pad), h]), n)
+    spec *= np.exp(-2j * np.pi * np.fft.rfftfreq(n) * delta)
+    return np.fft.irfft(spec, n)[pad : pad + h.size]
+
+
+def _direct_gain(direct: np.ndarray, sample_rate: int) -> float:
+    """RMS magnitude response of the direct window over 100 Hz .. min(0.4 sr, 8 kHz)."""
+    nfft = 1 << max(12, int(direct.size - 1).bit_length())
+    mag2 = np.abs(np.fft.rfft(direct, nfft)) ** 2
+    f = np.fft.rfftfreq(nfft, 1.0 / sample_rate)
+    band = (f >= 100.0) & (f <= min(0.4 * sample_rate, 8000.0))
+    return float(np.sqrt(np.mean(mag2[band])))
+
+
+def prepared_rir(sources, rir_id: str, sample_rate: int) -> np.ndarray:  # noqa: ANN001
+    """The bank RIR ``rir_id`` at ``sample_rate``: direct peak on the grid at index
+    ``w = measures.direct_window(sample_rate)``, unit direct gain, positive polarity.
+    float64; a new array (the cached recording is not touched)."""
+    src = resolve(sources)
+    if rir_id not in src:
+        raise PerturbationError(f"reverb: RIR id {rir_id!r} is not in the sources")
+    raw = np.asarray(src.load(rir_id, sample_rate), dtype=np.float64)
+    if raw.size == 0 or not np.any(raw):
+        raise PerturbationError(f"reverb: RIR {rir_id!r} is empty or silent")
+    w = measures.direct_window(sample_rate)
+    peak = int(np.argmax(np.abs(raw)))
+    pos = _fractional_peak(raw, peak, w)
+    start = int(round(pos)) - w
+    h = _shift(raw, start + w - pos)  # the direct peak now falls on sample start + w
+    h = np.concatenate([np.zeros(max(0, -start)), h[max(0, start) :]])
+    gain = _direct_gain(h[: 2 * w + 1], sample_rate)
+    if gain <= 0.0 or h[w] == 0.0:
+        raise PerturbationError(f"reverb: RIR {rir_id!r} has no direct path")
+    h /= gain * np.sign(h[w])
+    if h.size <= 2 * w + 1 or not np.any(h[2 * w + 1 :]):
+        raise PerturbationError(f"reverb: RIR {rir_id!r} has no reverberant tail after 2.5 ms")
+    return h
+
+
+def tail_drr_db(h: np.ndarray, sample_rate: int) -> float:
+    """DRR (dB) of a prepared RIR around its direct path at index ``w`` (see module doc)."""
+    w = measures.direct_window(sample_rate)
+    pd, pt = float(np.sum(h[: 2 * w + 1] ** 2)), float(np.sum(h[2 * w + 1 :] ** 2))
+    return 10.0 * math.log10(pd / pt) if pt > 0 else float("inf")
+
+
+def _set_drr(h: np.ndarray, sample_rate: int, drr_db: float) -> np.ndarray:
+    """Scale the tail of a prepared RIR (in place) so that its DRR is ``drr_db``."""
+    w = measures.direct_window(sample_rate)
+    h[2 * w + 1 :] *= 10.0 ** ((tail_drr_db(h, sample_rate) - drr_db) / 20.0)
+    return h
+
+
+# -- reshaping the decay (reverb_rt60) ------------------------------------------------
+def _late_shaping_filter(late: np.ndarray, a: float, sample_rate: int) -> np.ndarray:
+    """A short linear-phase FIR with the average spectrum of ``late`` (decay removed)."""
+    t = np.arange(late.size) / sample_rate
+    flat = late * np.exp(a * t)
+    nper = int(min(256, max(16, flat.size // 4)))
+    _, psd = signal.welch(flat, nperseg=nper)
+    fir = np.fft.fftshift(np.fft.irfft(np.sqrt(psd), nper)) * np.hanning(nper)
+    return fir
+
+
+@dataclass(frozen=True)
+class _Continuation:
+    """Where the noise continuation of a bank tail starts, and its unit-variance noise."""
+
+    joint: int  # first sample that is noise only
+    start: int  # first sample of the crossfade into the noise
+    noise: np.ndarray  # shaped noise for samples start .. length
+
+
+def _continuation(
+    h: np.ndarray, sample_rate: int, a_bank: float, seed: int, length: int
+) -> _Continuation:
+    """Seeded noise shaped like the late tail of ``h``, to take over from where the bank
+    tail's own decay curve reaches :data:`JOINT_EDC_DB` (what does not depend on the
+    target decay, so corrections of the decay reuse it)."""
+    t0 = 2 * measures.direct_window(sample_rate) + 1
+    tail = h[t0:]
+    below = np.nonzero(measures.schroeder_db(tail) <= JOINT_EDC_DB)[0]
+    j = t0 + max(8, int(below[0]) if below.size else int(0.9 * tail.size))
+    fir = _late_shaping_filter(h[max(t0, j - 4096) : j], a_bank, sample_rate)
+    start = j - min(int(JOINT_CROSSFADE_S * sample_rate), j - t0)
+    white = np.random.default_rng(seed).standard_normal(length - start + fir.size - 1)
+    noise = signal.oaconvolve(white, fir, mode="valid")
+    return _Continuation(j, start, noise / math.sqrt(float(np.sum(fir**2))))
+
+
+def _reshape(
+    h: np.ndarray,
+    sample_rate: int,
+    a_bank: float,
+    a_target: float,
+    length: int,
+    late: _Continuation | None,
+) -> np.ndarray:
+    """``h`` (prepared) with its tail decaying at ``a_target`` instead of ``a_bank``,
+    ``length`` samples long, continued by ``late`` (needed where ``length > h.size`` or
+    the decay is slowed down)."""
+    w = measures.direct_window(sample_rate)
+    t0 = 2 * w + 1
+    out = np.zeros(length)
+    out[: h.size] = h[:length]
+    t = (np.arange(t0, min(h.size, length)) - w) / sample_rate
+    out[t0 : h.size] *= np.exp(-(a_target - a_bank) * t)
+    if late is None:
+        return out
+    j, start = late.joint, late.start
+    # the level at the joint, from the mean power of the reshaped tail just before it
+    win = max(4, min(int(0.05 * sample_rate), (j - t0) // 2))
+    wt = win / sample_rate
+    decay_mean = math.expm1(2.0 * a_target * wt) / (2.0 * a_target * wt)
+    level = math.sqrt(float(np.mean(out[j - win : j] ** 2)) / decay_mean)
+    cont = late.noise * (level * np.exp(-a_target * (np.arange(start, length) - j) / sample_rate))
+    xf = j - start
+    if xf > 0:
+        phase = (np.arange(xf) + 0.5) / xf * (np.pi / 2)
+        cont[:xf] = out[start:j] * np.cos(phase) + cont[:xf] * np.sin(phase)
+    out[start:] = cont
+    return out
+
+
+def _bank_rt60(sources, rir_id: str) -> float:  # noqa: ANN001
+    """The RT60 (s) the manifest records for ``rir_id``, measured at 16 kHz if it does not."""
+    src = resolve(sources)
+    value = src.entry(rir_id).get("rt60_s")
+    if value is not None and np.isfinite(value) and value > 0:
+        return float(value)
+    value = measures.rt60(prepared_rir(src, rir_id, 16000), 16000)
+    if not (np.isfinite(value) and value > 0):
+        raise PerturbationError(f"reverb_rt60: cannot measure the RT60 of RIR {rir_id!r}")
+    return float(value)
+
+
+def build_rir(params: DrrParams | Rt60Params, sample_rate: int, sources=None) -> np.ndarray:  # noqa: ANN001
+    """The exact RIR ``reverb_drr`` or ``reverb_rt60`` applies for ``params`` at
+    ``sample_rate`` (float64, direct peak at index ``measures.direct_window(sample_rate)``)."""
+    sr = int(sample_rate)
+    h = prepared_rir(sources, params.rir_id, sr)
+    if isinstance(params, DrrParams):
+        return _set_drr(h, sr, float(params.drr_db))
+    if not isinstance(params, Rt60Params):
+        raise PerturbationError(f"reverb: build_rir needs DrrParams or Rt60Params, got {params!r}")
+    if not (params.rt60_s > 0 and np.isfinite(params.rt60_s)):
+        raise PerturbationError(f"reverb_rt60: rt60_s must be > 0, got {params.rt60_s!r}")
+    w = measures.direct_window(sr)
+    a_bank = LN1000 / _tail_rt60(h, sr, w, params.rir_id)
+    # T20 on the whole RIR also sees the direct path and the gap before the first
+    # reflections; correct the applied decay time (secant steps in log time) until the
+    # measured RT60 is within 1 % of the target, keeping the best of a few tries
+    applied = float(params.rt60_s)
+    # the RIR runs until the target decay reaches -60 dB, rt60 seconds after the direct path
+    length = max(h.size, w + int(math.ceil(applied * sr)))
+    late = None
+    best, best_err = None, math.inf
+    for _ in range(RT60_CORRECTIONS + 1):
+        a_target = LN1000 / applied
+        if late is None and (length > h.size or a_target < a_bank):
+            late = _continuation(h, sr, a_bank, params.seed, length)
+        out = _reshape(h, sr, a_bank, a_target, length, late)
+        if tail_drr_db(out, sr) > RT60_MAX_DRR_DB:
+            _set_drr(out, sr, RT60_MAX_DRR_DB)
+        measured = measures.rt60(out, sr)
+        err = abs(math.log(measured / params.rt60_s)) if np.isfinite(measured) else math.inf
+        if err < best_err:
+            best, best_err = out, err
+        if err < 0.01 or not np.isfinite(err):
+            break
+        applied *= params.rt60_s / measured
+    return out if best is None else best
+
+
+def _tail_rt60(h: np.ndarray, sr: int, w: int, rir_id: str) -> float:
+    value = measures.rt60(h[2 * w + 1 :], sr)
+    if not (np.isfinite(value) and value > 0):
+        raise PerturbationError(f"reverb_rt60: cannot measure the decay of RIR {rir_id!r}")
+    return float(value)
+
+
+def convolve_aligned(audio: np.ndarray, rir: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``audio`` convolved with a prepared ``rir`` (direct peak at index ``w``), aligned on
+    the direct peak and cut to the input's length."""
+    x = np.asarray(audio, dtype=np.float64)
+    w = measures.direct_window(sample_rate)
+    h = rir[: x.size + w]  # later taps reach only past the end of the clip
+    return signal.fftconvolve(x, h)[w : w + x.size]
+
+
+class _Reverb(Family):
+    category = "reverb"
+    needs_sources = True
+
+    def _apply(self, audio, sample_rate, params, sources):
+        return convolve_aligned(audio, build_rir(params, sample_rate, sources), sample_rate)
+
+    @staticmethod
+    def _rir_ids(sources, name: str) -> list[str]:  # noqa: ANN001
+        ids = resolve(sources).ids("rir")
+        if not ids:
+            raise PerturbationError(f"{name}: the sources hold no RIR (kind 'rir')")
+        return ids
+
+
+class ReverbDRR(_Reverb):
+    """Reverberation at a direct-to-reverberant ratio of 65 dB (rho = 0) down to -27 dB
+    (rho = 100), linear in dB: a bank RIR drawn at random, its tail scaled to the target."""
+
+    name = "reverb_drr"
+    Params = DrrParams
+    parameter = "direct-to-reverberant ratio"
+    unit = "dB"
+    mild = 65.0
+    strong = -27.0
+    mapping = "linear"
+
+    def _sample(self, rng, strength, sources):
+        ids = self._rir_ids(sources, self.name)
+        return DrrParams(drr_db=self.value(strength), rir_id=ids[int(rng.integers(len(ids)))])
+
+
+class ReverbRT60(_Reverb):
+    """Reverberation with an RT60 of 0.05 s (rho = 0) to 8 s (rho = 100), exponential in
+    rho: one of the 3 bank RIRs closest in RT60, its decay reshaped (and continued with
+    shaped noise where needed), its DRR kept."""
+
+    name = "reverb_rt60"
+    Params = Rt60Params
+    parameter = "reverberation time RT60"
+    unit = "s"
+    mild = 0.05
+    strong = 8.0
+    mapping = "exponential"
+
+    def _sample(self, rng, strength, sources):
+        ids = self._rir_ids(sources, self.name)
+        k = int(rng.integers(RT60_CANDIDATES))
+        seed = draw_seed(rng)
+        target = self.value(strength)
+        dist = sorted((abs(math.log(_bank_rt60(sources, i) / target)), i) for i in ids)
+        rir_id = dist[min(k, len(dist) - 1)][1]
+        return Rt60Params(rt60_s=target, rir_id=rir_id, seed=seed)

@@ -52,7 +52,9 @@ class JndSpec(BaseSpec):
     start_strength: float | None = Field(None, ge=0, le=100,
                                          description="first question of a sequence; default: random in the range")
     listener_threshold: float = Field(
-        0.5, gt=0, description="median JND of the simulated panel, in perceptual-distance dB")
+        1.0, gt=0, description="median JND of the simulated panel, in perceptual-distance dB")
+    listener_pool_power: float = Field(
+        1.0, ge=1, description="how the listener pools per-frame distances (1: mean, 2: RMS)")
     prior_sigma: float = Field(15.0, gt=0, le=100,
                                description="prior spread of the psychometric function (strength units): "
                                            "the step size of the first questions")
@@ -133,7 +135,7 @@ class JndRecipe(Recipe):
             perturbed = chain.apply(reference, sr, sources)
             label = distance = None
             if listener is not None:
-                distance = perceptual_distance(reference, perturbed, sr)
+                distance = perceptual_distance(reference, perturbed, sr, pool_power=spec.listener_pool_power)
                 label = int(rng.random() < listener.p_different(distance))
                 stairs.record(rho, label)
             rows.append({

@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--sample-rate", type=int, default=16000)
     args = ap.parse_args()
     sr = args.sample_rate
-    np.random.seed(0)
+    np.random.seed(0)  # noqa: NPY002  (audiomentations draws from global RNG)
     random.seed(0)
     sources = default_sources()
     n = int(2.5 * sr)

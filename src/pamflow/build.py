@@ -9,8 +9,8 @@ the build benchmark. Tasks pass a recipe name, the spec as a dict and paths: nev
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass

@@ -98,6 +98,7 @@ class Recipe(ABC):
 
     def check(self, spec: BaseSpec, sources: Sources) -> None:
         """Recipe-specific checks against the sources; raise :class:`SpecError`."""
+        return None
 
     # -- rows ----------------------------------------------------------------------------
     @abstractmethod

@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= out/demo
 
-.PHONY: install demo test lint bench clean
+.PHONY: install system-deps demo test lint bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -18,15 +18,24 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/activate
 
 install: $(VENV)/.installed
 
+# Debian's Chromium, for the test that opens `pamflow inspect --report` in a real browser
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found and apt-get unavailable: the browser test will be skipped"; fi; }
+
 demo: install
 	$(BIN)/pamflow demo --out $(DEMO)
 
-test: install
+test: install system-deps
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
 
 bench: install
 	$(BIN)/python benchmarks/perturbations.py
+	$(BIN)/python benchmarks/loader.py
+	$(BIN)/python benchmarks/build.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -129,7 +129,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.completed}/{task.total} rows"),
                         TextColumn("{task.fields[shards]}/" + str(shards) + " shards"),
-                        TextColumn("{task.fields[rate]:.1f} ex/s"), TimeElapsedColumn(), console=err)
+                        TextColumn("{task.fields[rate]:.1f} ex/s"), TimeElapsedColumn(), console=err,
+                        redirect_stdout=False, redirect_stderr=False)
     t0 = time.perf_counter()
     with progress:
         bar = progress.add_task(f"{recipe.name} -> {args.out}", total=spec.num_examples, shards=0, rate=0.0)
@@ -148,7 +149,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             from pamflow.flows import build_dataset
 
             summary = build_dataset(recipe.name, data, args.out, workers=args.workers,
-                                    cluster=args.cluster, progress=on_shard)
+                                    cluster=args.cluster, on_shard=on_shard)
     _print_summary(summary)
     return 0
 

@@ -26,7 +26,7 @@ def test_flow_on_two_workers_matches_one_process(prefect_server, dask_cluster, l
     out = str(tmp_path / "flow")
     seen = []
     summary = build_dataset("jnd", SPEC, out, cluster=dask_cluster.scheduler_address,
-                            progress=seen.append)
+                            on_shard=seen.append)
     assert summary["rows"] == 24 and summary["shards"] == 3
     assert sorted(s["index"] for s in seen) == [0, 1, 2]
     assert storage.Dataset.open(out).verify().ok
@@ -54,6 +54,7 @@ def test_flow_publishes_a_summary_artifact(prefect_server, dask_cluster, tmp_pat
                 artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["dataset-jnd"])))
 
     found = asyncio.run(artifacts())
-    assert found, "no dataset-jnd artifact"
-    text = found[-1].data
+    mine = [a.data for a in found if out in a.data]
+    assert mine, f"no dataset-jnd artifact for {out}"
+    text = mine[-1]
     assert "share_different" in text and "strength histogram" in text and "| rows | 8 |" in text

@@ -19,9 +19,9 @@ from prefect.futures import as_completed
 from prefect_dask import DaskTaskRunner
 
 from pamflow import build as lib
+from pamflow.flows import progress
 
 ProgressFn = Callable[[dict[str, Any]], None]
-_progress: ProgressFn | None = None
 
 
 @task(name="build-shard", retries=2, retry_delay_seconds=2,
@@ -63,9 +63,7 @@ def build_dataset_flow(recipe: str, spec: dict[str, Any], out: str) -> dict[str,
     t0 = time.perf_counter()
     futures = [build_shard_task.submit(recipe, data, out, p.index) for p in plans]
     for fut in as_completed(futures):
-        info = fut.result()
-        if _progress is not None:
-            _progress(info)
+        progress.report(fut.result())
     elapsed = time.perf_counter() - t0
     summary = finalize_task(recipe, data, out)
     rate = parsed.num_examples / elapsed if elapsed > 0 else None
@@ -85,21 +83,18 @@ def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskT
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
         cluster_kwargs={"n_workers": workers or 2, "threads_per_worker": 1, "processes": True,
-                        "dashboard_address": None, "host": "127.0.0.1"},
+                        "dashboard_address": ":0", "host": "127.0.0.1"},
     )
 
 
 def build_dataset(recipe: str, spec: dict[str, Any], out: str, *, workers: int | None = None,
-                  cluster: str | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Run the build flow on a Dask task runner (see :func:`task_runner`)."""
-    global _progress
+                  cluster: str | None = None, on_shard: ProgressFn | None = None) -> dict[str, Any]:
+    """Run the build flow on a Dask task runner (see :func:`task_runner`); ``on_shard`` is
+    called with each finished shard's info (rows, seconds, skipped) in this process."""
     lib.prepare(recipe, spec, out)  # a bad spec fails here, before a cluster starts
-    _progress = progress
-    try:
+    with progress.listening(on_shard):
         runner = task_runner(workers, cluster)
         return build_dataset_flow.with_options(task_runner=runner)(recipe, spec, out)
-    finally:
-        _progress = None
 
 
 @flow(name="scheduled-build", log_prints=True)

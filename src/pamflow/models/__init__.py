@@ -5,6 +5,10 @@
 - :mod:`~pamflow.models.noresqa`: NORESQA (quality relative to a non-matching reference).
 - :mod:`~pamflow.models.losses`: NT-Xent, margin ranking, JND and NORESQA losses.
 - :mod:`~pamflow.models.checkpoint`: checkpoints of names, plain configs and tensors.
+- :mod:`~pamflow.models.train`, :mod:`~pamflow.models.evaluate`: training and evaluation.
+- :func:`load` (:mod:`~pamflow.models.loss`): a checkpoint as a frozen, differentiable
+  loss ``[B, T] x [B, T] -> [B]`` that resamples its inputs (the bare model:
+  :func:`pamflow.models.checkpoint.load`).
 
 Every model has a frozen config dataclass (defaults = the papers' sizes; ``Config.tiny()``
 for tests) and takes mono float waveforms ``[B, T]`` at ``config.sample_rate``.
@@ -14,12 +18,12 @@ from pamflow.models.cdpam import CDPAM, CDPAMConfig, CDPAMEncoder, augment
 from pamflow.models.checkpoint import (
     REGISTRY,
     build_model,
-    load,
     load_checkpoint,
     save,
     save_checkpoint,
 )
 from pamflow.models.dpam import DPAM, DPAMConfig, DPAMFeatures
+from pamflow.models.loss import PerceptualLoss, load
 from pamflow.models.noresqa import NORESQA, NORESQAConfig
 
 __all__ = [
@@ -31,6 +35,7 @@ __all__ = [
     "DPAMFeatures",
     "NORESQA",
     "NORESQAConfig",
+    "PerceptualLoss",
     "REGISTRY",
     "augment",
     "build_model",

@@ -1,0 +1,208 @@
+"""The contrastive recipe (CDPAM section 3.1): positive pairs for the two embeddings.
+
+CDPAM's encoder splits its output into an *acoustic* and a *content* embedding and learns
+each with SimCLR's NT-Xent loss on pairs of views (positives) against the other rows of
+the batch (negatives). A row holds one pair, ``anchor`` and ``positive``, of one kind:
+
+- ``acoustic``: the SAME perturbation chain, with the SAME params (noise recording and
+  offset, impulse response, pop positions, strengths...), applied to two DIFFERENT
+  utterances: same acoustic conditions, different content. The second utterance comes
+  from another speaker where the sources label speakers (the demo corpus does), else
+  from any other recording. ``anchor_chain == positive_chain``.
+- ``content``: the SAME clip (same recording, same offset) under two DIFFERENT chains:
+  two random axes (:func:`pamflow.perturbations.sample_axis`), each at its own strength
+  drawn uniformly in the range. Same content, different acoustic conditions.
+
+Which rows are acoustic is set by ``acoustic_share``: row ``i`` is acoustic when
+``frac(u + i * g) < acoustic_share`` with ``g`` the golden ratio's fractional part and
+``u`` fixed by the seed, a low-discrepancy sequence, so any run of rows holds the asked
+share to within a few rows (not just on average) and row ``i`` still depends on
+``(spec, i)`` alone. ``group`` is the id of the row's acoustic condition (acoustic rows)
+or content (content rows): every row draws its own, so ``group`` equals ``index`` here;
+it is kept so that merged datasets can mark rows that share one.
+
+Avoiding false negatives. NT-Xent treats every other row of a batch as a negative. Two
+rows cut from the same recording share content (and often speaker), so a content row and
+another row of the same recording would push apart embeddings that should agree. A loader
+avoids this with :class:`pamflow.storage.sampler.DisjointBatchSampler`, which builds
+batches in which no two rows share a key; with the keys ``{anchor_source_id,
+positive_source_id}`` no recording appears in two rows of a batch::
+
+    sampler = DisjointBatchSampler.from_dataset(
+        path, key_columns=["anchor_source_id", "positive_source_id"], batch_size=16, seed=0)
+    loader = DataLoader(ShardMapDataset(path), batch_sampler=sampler, collate_fn=collate)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        ...
+
+Acoustic conditions are never shared across rows (each row draws a fresh chain), so no
+acoustic negative is a false one. The corpus needs at least as many recordings as twice the
+batch size for batches to stay full (see the sampler for what happens otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from pamflow.datasets.base import Recipe, clip_at, cut_clip, derive_seed, long_enough
+from pamflow.datasets.spec import BaseSpec, SpecError, StrengthRange, check_families
+from pamflow.perturbations import Chain, default_axis_families, sample_axis
+from pamflow.sources import Sources
+
+#: fractional part of the golden ratio: the step of the acoustic/content sequence
+_GOLDEN = (5**0.5 - 1) / 2
+_KIND_KEY = 0xC0DE
+#: tries at drawing a second chain that differs from the first (content pairs)
+_CHAIN_TRIES = 8
+
+
+class ContrastiveSpec(BaseSpec):
+    acoustic_share: float = Field(
+        0.5, ge=0, le=1, description="share of acoustic pairs; the rest are content pairs"
+    )
+    families: list[str] = Field(
+        default_factory=default_axis_families,
+        description="families the chains draw from (one per category)",
+    )
+    strength: StrengthRange = Field(
+        default_factory=StrengthRange, description="range of the chains' strengths"
+    )
+    different_speakers: bool = Field(
+        True,
+        description="acoustic pairs: take the second utterance from another speaker where "
+        "the sources label speakers",
+    )
+
+    @field_validator("families")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return check_families(v)
+
+
+def pair_kind(spec: ContrastiveSpec, index: int) -> str:
+    """``"acoustic"`` or ``"content"`` for row ``index`` (see the module docstring)."""
+    u = derive_seed(spec.seed, _KIND_KEY) / float(1 << 63)
+    return "acoustic" if (u + index * _GOLDEN) % 1.0 < spec.acoustic_share else "content"
+
+
+def _other_utterance(
+    sources: Sources,
+    pool: list[str],
+    anchor: str,
+    rng: np.random.Generator,
+    different_speakers: bool,
+) -> str:
+    others = [s for s in pool if s != anchor]
+    speaker = sources.entry(anchor).get("label")
+    if different_speakers and speaker is not None:
+        elsewhere = [s for s in others if sources.entry(s).get("label") != speaker]
+        others = elsewhere or others
+    return others[int(rng.integers(len(others)))]
+
+
+class ContrastiveRecipe(Recipe):
+    name = "contrastive"
+    Spec = ContrastiveSpec
+    needs = {"speech": "manifests"}
+    audio_columns = ("anchor", "positive")
+    description = "CDPAM contrastive pairs: same acoustics / different content, or the reverse"
+
+    def columns(self, spec: BaseSpec | None) -> list[tuple[str, str, bool]]:
+        return [
+            ("anchor", "audio", False),
+            ("positive", "audio", False),
+            ("pair_kind", "string", False),
+            ("anchor_source_id", "string", False),
+            ("positive_source_id", "string", False),
+            ("anchor_chain", "json", False),
+            ("positive_chain", "json", False),
+            ("group", "int64", False),
+        ]
+
+    def check(self, spec: BaseSpec, sources: Sources) -> None:
+        assert isinstance(spec, ContrastiveSpec)
+        if spec.acoustic_share > 0 and len(long_enough(sources, "speech", spec.clip_seconds)) < 2:
+            raise SpecError(
+                "acoustic_share: acoustic pairs need two different speech recordings; "
+                "the sources hold one"
+            )
+
+    def make_example(
+        self, spec: BaseSpec, sources: Sources, index: int, rng: np.random.Generator
+    ) -> dict[str, Any]:
+        assert isinstance(spec, ContrastiveSpec)
+        sr, n = spec.sample_rate, spec.clip_samples
+        lo, hi = spec.strength.low, spec.strength.high
+        pool = long_enough(sources, "speech", spec.clip_seconds)
+        anchor_id = pool[int(rng.integers(len(pool)))]
+        clean, offset = cut_clip(sources, anchor_id, sr, n, rng)
+        kind = pair_kind(spec, index)
+        if kind == "acoustic":
+            positive_id = _other_utterance(sources, pool, anchor_id, rng, spec.different_speakers)
+            other, other_offset = cut_clip(sources, positive_id, sr, n, rng)
+            axis = sample_axis(rng, spec.families)
+            chain = other_chain = axis.chain(float(rng.uniform(lo, hi)), sources)
+            axes = [axis.to_dict(), axis.to_dict()]
+        else:
+            positive_id, other, other_offset = anchor_id, clean, offset
+            axis = sample_axis(rng, spec.families)
+            chain = axis.chain(float(rng.uniform(lo, hi)), sources)
+            for _ in range(_CHAIN_TRIES):  # a second, different acoustic condition
+                other_axis = sample_axis(rng, spec.families)
+                other_chain = other_axis.chain(float(rng.uniform(lo, hi)), sources)
+                if other_chain.to_list() != chain.to_list():
+                    break
+            axes = [axis.to_dict(), other_axis.to_dict()]
+        anchor = chain.apply(clean, sr, sources)
+        positive = other_chain.apply(other, sr, sources)
+        return {
+            "anchor": anchor,
+            "positive": positive,
+            "pair_kind": kind,
+            "anchor_source_id": anchor_id,
+            "positive_source_id": positive_id,
+            "anchor_chain": chain.to_json(),
+            "positive_chain": other_chain.to_json(),
+            "group": index,
+            "params": {
+                "anchor_clip": {"source_id": anchor_id, "offset_s": offset},
+                "positive_clip": {"source_id": positive_id, "offset_s": other_offset},
+                "anchor_chain": chain.to_list(),
+                "positive_chain": other_chain.to_list(),
+                "axes": axes,
+            },
+        }
+
+    def summary(self, table: Any) -> dict[str, Any]:
+        kinds = table.column("pair_kind").to_pylist()
+        ids = (
+            table.column("anchor_source_id").to_pylist()
+            + table.column("positive_source_id").to_pylist()
+        )
+        out: dict[str, Any] = {
+            "rows": table.num_rows,
+            "acoustic": kinds.count("acoustic"),
+            "content": kinds.count("content"),
+            "recordings": len(set(ids)),
+        }
+        if kinds:
+            out["share_acoustic"] = kinds.count("acoustic") / len(kinds)
+        return out
+
+
+def replay(
+    row: dict[str, Any], spec: ContrastiveSpec, sources: Sources | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rebuild ``(anchor, positive)`` of a built row from its params alone."""
+    srcs = spec.sources() if sources is None else sources
+    p = row["params"] if isinstance(row["params"], dict) else json.loads(row["params"])
+    sr, n = spec.sample_rate, spec.clip_samples
+    out = []
+    for clip, chain in (("anchor_clip", "anchor_chain"), ("positive_clip", "positive_chain")):
+        clean = clip_at(srcs, p[clip]["source_id"], sr, n, p[clip]["offset_s"])
+        out.append(Chain.from_list(p[chain]).apply(clean, sr, srcs))
+    return out[0], out[1]

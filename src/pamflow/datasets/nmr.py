@@ -1,0 +1,410 @@
+"""The NMR recipe (NORESQA section 3.4): pairs of *different* degraded utterances labelled
+with the SNR and SI-SDR of each side, which side is cleaner, and binned differences.
+
+A row holds two different clean speech clips (``a_clean``, ``b_clean``) and their degraded
+versions (``a``, ``b``). Each pair is, with probability ``additive_probability``, an
+*additive* pair, else a *distortion* pair:
+
+- **additive**: both sides get a noise recording of the same noise label (one label drawn
+  per pair, each side its own recording and offset) at an SNR drawn uniformly in
+  ``snr_db`` (default -15..60 dB). SNR is speech-weighted, as the noise families set it:
+  ``pamflow.measures.snr_db(clean, noisy, sample_rate)`` (active frames of the clean).
+- **distortion**: each side draws a target SI-SDR uniformly in ``sisdr_db`` (default
+  -15..+25 dB) and a family of ``distortions`` (clipping, freq_mask, mulaw) that can reach
+  it, in a random order; the family's strength ρ is then bisected on the measured SI-SDR
+  (the family's params for ρ are drawn from one fixed seed, so freq_mask keeps its band
+  position while its width changes). A family whose range (ρ = 0 .. 100) misses the
+  target is skipped; clipping never goes below about -3 dB, freq_mask reaches 25 dB only
+  where the band holds little energy, mulaw covers the whole range. If no family reaches
+  the target, a new target is drawn (so very low targets come mostly from mulaw). The
+  measured SI-SDR lands within 0.1 dB of the target. SNR is undefined here (the residual
+  is not independent of the speech): ``a_snr``/``b_snr`` are null, as in the paper, where
+  these rows train only the SI-SDR head.
+
+Before degrading, each clean clip is set to an active speech level drawn in
+``speech_level_db`` (dBFS, capped so its peak stays below full scale) and, with
+probability ``reverb_probability``, convolved with a bank RIR at a DRR drawn in
+``reverb_drr_db`` (``reverb_drr`` family) for robustness: the reverberant speech is then
+the clean reference of that side (``a_clean``), so labels measure only the degradation.
+Finally the clean and degraded audio of a side are scaled *together* so both peak at most
+0.99 (SNR and SI-SDR are unchanged by a common gain). Labels are measured on that final
+float32 audio, so they match values recomputed from the stored audio (FLAC 24-bit
+quantisation moves them by far less than 0.001 dB).
+
+``preference`` is 0 when ``a`` has the higher SI-SDR (a is cleaner), else 1 (paper's
+``y = [1, 0]`` iff ``sdr_i > sdr_j``). ``sisdr_delta = |a_sisdr - b_sisdr|`` and, for
+additive pairs, ``snr_delta``; ``sisdr_bin``/``snr_bin`` are their classes of
+:func:`delta_bins` (``delta_classes`` bins over ``[0, delta_max_db)``, 1 dB each by
+default, the last class open-ended). :func:`smoothed_targets` gives the paper's
+smoothed labels (eq. 4). Row ``i`` depends only on ``(spec.seed, i)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pamflow import perturbations
+from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
+from pamflow.datasets.spec import BaseSpec, SpecError
+from pamflow.measures import active_level_db, si_sdr, snr_db
+from pamflow.perturbations.base import draw_seed
+from pamflow.perturbations.noise import CorpusNoiseParams, add_at_snr
+from pamflow.perturbations.reverb import DrrParams
+from pamflow.sources import Sources
+
+#: the signal distortions of NORESQA section 3.4 (plus mulaw, its unseen test distortion)
+DISTORTIONS = ("clipping", "freq_mask", "mulaw")
+#: largest peak of the stored audio (clean and degraded scaled together)
+HEADROOM = 0.99
+#: the bisection stops within this distance of the target SI-SDR (dB)
+SEARCH_TOL_DB = 0.1
+_SEARCH_STEPS = 30
+_MAX_TRIES = 32
+#: an output with less energy than this share of the input's counts as silent (-inf dB)
+_SILENT = 1e-12
+
+
+# -- NORESQA label helpers (numpy; pamflow.models.losses has the torch versions) -----------
+def delta_bins(delta: Any, num_classes: int = 40, delta_max: float = 40.0) -> np.ndarray:
+    """Class index (0-based, int64) of ``|Δ|`` in dB: bin ``k`` holds
+    ``[k Δmax/K, (k+1) Δmax/K)``; values at or above ``Δmax`` go to the last class."""
+    if num_classes < 1 or delta_max <= 0:
+        raise ValueError(
+            f"delta_bins: need num_classes >= 1 and delta_max > 0, got {num_classes}, {delta_max}"
+        )
+    d = np.abs(np.asarray(delta, dtype=np.float64))
+    if not np.all(np.isfinite(d)):
+        raise ValueError("delta_bins: Δ must be finite (mask undefined rows instead)")
+    idx = np.floor(d * (num_classes / delta_max)).astype(np.int64)
+    return np.clip(idx, 0, num_classes - 1)
+
+
+def smoothed_targets(idx: Any, num_classes: int = 40) -> np.ndarray:
+    """NORESQA's smoothed labels (eq. 4), float32 ``[..., K]``: 0.6 on the class, 0.2 on each
+    neighbour; at the first and last class (one neighbour) renormalised to 0.75 / 0.25."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        raise ValueError(
+            f"smoothed_targets: class indices must lie in [0, {num_classes}), "
+            f"got {idx.min()}..{idx.max()}"
+        )
+    k = np.arange(num_classes)
+    gap = np.abs(k - idx[..., None])
+    t = np.where(gap == 0, 0.6, np.where(gap == 1, 0.2, 0.0))
+    return (t / t.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def bin_centres(num_classes: int = 40, delta_max: float = 40.0) -> np.ndarray:
+    """Centres ``(k + 1/2) Δmax / K`` (dB) of the bins (the paper's μ_k, eq. 6)."""
+    return (np.arange(num_classes) + 0.5) * (delta_max / num_classes)
+
+
+# -- spec ----------------------------------------------------------------------------------
+class DbRange(BaseModel):
+    """A closed range of decibels, ``low <= high``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DbRange:
+        if not (np.isfinite(self.low) and np.isfinite(self.high)) or self.low > self.high:
+            raise ValueError(f"need finite low <= high, got {self.low}..{self.high}")
+        return self
+
+
+def _range(low: float, high: float) -> Any:
+    return Field(default_factory=lambda: DbRange(low=low, high=high))
+
+
+class NmrSpec(BaseSpec):
+    clip_seconds: float = Field(3.0, gt=0, le=60, description="NORESQA trains on 3 s excerpts")
+    additive_probability: float = Field(0.5, ge=0, le=1, description="share of additive pairs")
+    snr_db: DbRange = _range(-15.0, 60.0)
+    sisdr_db: DbRange = _range(-15.0, 25.0)
+    noise_labels: list[str] | None = Field(None, description="noise labels; None: all")
+    distortions: list[str] = Field(default_factory=lambda: list(DISTORTIONS))
+    reverb_probability: float = Field(0.2, ge=0, le=1, description="share of reverberant sides")
+    reverb_drr_db: DbRange = _range(0.0, 30.0)
+    speech_level_db: DbRange = _range(-30.0, -20.0)
+    delta_classes: int = Field(40, ge=2, le=1000)
+    delta_max_db: float = Field(40.0, gt=0)
+
+    @field_validator("distortions")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        bad = [d for d in v if d not in DISTORTIONS]
+        if bad or len(set(v)) != len(v):
+            raise ValueError(f"unknown or repeated {bad or v}; choose from {list(DISTORTIONS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NmrSpec:
+        if self.additive_probability < 1 and not self.distortions:
+            raise ValueError("distortions: empty, but additive_probability < 1 needs some")
+        if self.distortions == ["clipping"] and self.sisdr_db.high < 0:
+            raise ValueError("sisdr_db: clipping alone cannot go below about -3 dB SI-SDR")
+        if not (-27 <= self.reverb_drr_db.low and self.reverb_drr_db.high <= 65):
+            raise ValueError("reverb_drr_db: must lie within -27..65 dB (reverb_drr's range)")
+        if self.speech_level_db.high > 0:
+            raise ValueError("speech_level_db: levels are dBFS, at most 0")
+        return self
+
+
+# -- rendering one side ---------------------------------------------------------------------
+def sisdr_meter(clean: np.ndarray) -> Any:
+    """``f(y) -> SI-SDR(clean, y)`` in dB, the formula of :func:`pamflow.measures.si_sdr`
+    with the reference's terms computed once (the strength search calls it many times;
+    element-wise sums also avoid BLAS thread start-up on busy machines). An output with
+    (almost) no energy gives -inf, where ``si_sdr`` would call it perfect (no residual)."""
+    r = np.asarray(clean, np.float64)
+    r = r - r.mean()
+    rr = float(np.sum(r * r))
+
+    def meter(y: np.ndarray) -> float:
+        e = np.asarray(y, np.float64)
+        e = e - e.mean()
+        if rr <= 0 or float(np.sum(e * e)) <= _SILENT * rr:
+            return float("-inf")
+        er = float(np.sum(e * r))
+        noise = e - (er / rr) * r
+        pn, pt = float(np.sum(noise * noise)), er * er / rr
+        return float("inf") if pn <= 0 else 10.0 * np.log10(max(pt, 1e-20) / pn)
+
+    return meter
+
+
+def clean_side(clip: np.ndarray, sample_rate: int, side: dict[str, Any],
+               sources: Sources) -> np.ndarray:
+    """The clean reference of a side before the common scaling: level gain, then reverb."""
+    clean = (np.asarray(clip, np.float64) * side["gain"]).astype(np.float32)
+    if side.get("reverb"):
+        clean = perturbations.get("reverb_drr").apply(
+            clean, sample_rate, DrrParams(**side["reverb"]), sources)
+    return clean
+
+
+def render_side(clip: np.ndarray, sample_rate: int, side: dict[str, Any],
+                sources: Sources) -> tuple[np.ndarray, np.ndarray]:
+    """``(clean, degraded)`` of one side from its raw clip and params (float32, peak <= 0.99).
+
+    Level gain, optional reverb, then the degradation; both scaled by one common factor."""
+    clean = clean_side(clip, sample_rate, side, sources)
+    d = side["degradation"]
+    if d["kind"] == "noise":
+        params = CorpusNoiseParams(**d["params"])
+        fam = perturbations.get("corpus_noise")
+        noise = fam.noise(clean.size, sample_rate, params, sources)
+        degraded = add_at_snr(clean, noise, params.snr_db, sample_rate)
+    else:
+        fam = perturbations.get(d["kind"])
+        degraded = fam.apply(clean, sample_rate, fam.params_from_dict(d["params"]), sources)
+    peak = max(float(np.max(np.abs(clean))), float(np.max(np.abs(degraded))))
+    scale = HEADROOM / peak if peak > HEADROOM else 1.0
+    return ((clean * np.float64(scale)).astype(np.float32),
+            (np.asarray(degraded, np.float64) * scale).astype(np.float32))
+
+
+def search_strength(clean: np.ndarray, sample_rate: int, family: str, param_seed: int,
+                    pick_target: Callable[[float, float], float | None],
+                    ) -> tuple[float, dict[str, Any], float, float] | None:
+    """Find the strength of ``family`` whose output has a chosen SI-SDR.
+
+    The SI-SDR is measured at ρ = 100 and ρ = 0 (params drawn from ``param_seed`` at every
+    ρ); ``pick_target(lowest, highest)`` returns a target in that span (None: give up),
+    then ρ is bisected until the SI-SDR is within :data:`SEARCH_TOL_DB` of it. Returns
+    ``(rho, params, si_sdr, target)`` or None."""
+    fam = perturbations.get(family)
+    meter = sisdr_meter(clean)
+
+    def at(rho: float) -> tuple[float, dict[str, Any], float]:
+        p = fam.sample(np.random.default_rng(param_seed), rho)
+        return rho, p.to_dict(), meter(fam.apply(clean, sample_rate, p))
+
+    strong, mild = at(100.0), at(0.0)
+    target = pick_target(strong[2], mild[2])
+    if target is None:
+        return None
+    lo, hi, best = 0.0, 100.0, min(strong, mild, key=lambda r: abs(r[2] - target))
+    for _ in range(_SEARCH_STEPS):
+        if abs(best[2] - target) <= SEARCH_TOL_DB:
+            break
+        mid = at(0.5 * (lo + hi))
+        best = min(best, mid, key=lambda r: abs(r[2] - target))
+        lo, hi = (mid[0], hi) if mid[2] > target else (lo, mid[0])
+    return (*best, target)
+
+
+def _duration_s(sources: Sources, source_id: str) -> float:
+    value = sources.entry(source_id).get("duration_s")
+    if value is not None and np.isfinite(value) and value > 0:
+        return float(value)
+    return sources.load(source_id, 16000).size / 16000.0
+
+
+class NmrRecipe(Recipe):
+    name = "nmr"
+    Spec = NmrSpec
+    needs = {"speech": "manifests"}
+    audio_columns = ("a", "b", "a_clean", "b_clean")
+    description = "NORESQA non-matching-reference pairs labelled with SNR, SI-SDR, preference"
+
+    def check(self, spec: BaseSpec, sources: Sources) -> None:
+        assert isinstance(spec, NmrSpec)
+        if len(long_enough(sources, "speech", spec.clip_seconds)) < 2:
+            raise SpecError("manifests: NMR pairs need at least two speech recordings")
+        if spec.additive_probability > 0:
+            for label in self._noise_labels(spec, sources):
+                if not sources.ids("noise", label):
+                    raise SpecError(f"noise_labels: no noise recording labelled {label!r} "
+                                    f"(labels present: {sources.labels('noise') or 'none'})")
+        if spec.reverb_probability > 0 and not sources.ids("rir"):
+            raise SpecError("reverb_probability: > 0 but the sources hold no RIR (kind 'rir')")
+
+    @staticmethod
+    def _noise_labels(spec: NmrSpec, sources: Sources) -> list[str]:
+        labels = spec.noise_labels if spec.noise_labels is not None else sources.labels("noise")
+        if not labels:
+            raise SpecError("noise_labels: no labelled noise recordings for additive pairs")
+        return labels
+
+    def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
+        cols: list[tuple[str, str, bool]] = [(c, "audio", False) for c in self.audio_columns]
+        for side in "ab":
+            cols += [(f"{side}_snr", "float64", True), (f"{side}_sisdr", "float64", False),
+                     (f"{side}_kind", "string", False), (f"{side}_source_id", "string", False),
+                     (f"{side}_offset", "float64", False)]
+        return cols + [("preference", "int64", False), ("sisdr_delta", "float64", False),
+                       ("snr_delta", "float64", True), ("sisdr_bin", "int64", False),
+                       ("snr_bin", "int64", True), ("pair", "string", False)]
+
+    def make_example(self, spec: BaseSpec, sources: Sources, index: int,
+                     rng: np.random.Generator) -> dict[str, Any]:
+        assert isinstance(spec, NmrSpec)
+        speech = long_enough(sources, "speech", spec.clip_seconds)
+        picks = rng.choice(len(speech), size=2, replace=False)
+        additive = bool(rng.random() < spec.additive_probability)
+        label = None
+        if additive:
+            labels = self._noise_labels(spec, sources)
+            label = labels[int(rng.integers(len(labels)))]
+        row: dict[str, Any] = {"pair": "additive" if additive else "distortion"}
+        params: dict[str, Any] = {"pair": row["pair"], "noise_label": label}
+        for name, pick in zip("ab", picks, strict=True):
+            side, clean, degraded = self._side(spec, sources, speech[int(pick)], label, rng)
+            params[name] = side
+            row[name], row[f"{name}_clean"] = degraded, clean
+            row[f"{name}_source_id"], row[f"{name}_offset"] = side["source_id"], side["offset_s"]
+            row[f"{name}_kind"] = ("noise:" + label) if additive else side["degradation"]["kind"]
+            row[f"{name}_sisdr"] = si_sdr(clean, degraded)
+            row[f"{name}_snr"] = snr_db(clean, degraded, spec.sample_rate) if additive else None
+        row.update(pair_labels(row["a_sisdr"], row["b_sisdr"], row["a_snr"], row["b_snr"],
+                               spec.delta_classes, spec.delta_max_db))
+        for key in ("a_sisdr", "b_sisdr", "a_snr", "b_snr"):
+            if row[key] is not None and not np.isfinite(row[key]):
+                raise RuntimeError(f"nmr: example {index}: {key} is {row[key]} (params {params})")
+        row["params"] = params
+        return row
+
+    def _side(self, spec: NmrSpec, sources: Sources, source_id: str, noise_label: str | None,
+              rng: np.random.Generator) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        sr = spec.sample_rate
+        for _ in range(_MAX_TRIES):
+            clip, offset = cut_clip(sources, source_id, sr, spec.clip_samples, rng)
+            level = active_level_db(clip, sr)
+            if np.isfinite(level):
+                break
+        else:
+            raise RuntimeError(f"nmr: speech recording {source_id!r} gives only silent clips")
+        target = float(rng.uniform(spec.speech_level_db.low, spec.speech_level_db.high))
+        gain = min(10.0 ** ((target - level) / 20.0), HEADROOM / float(np.max(np.abs(clip))))
+        side: dict[str, Any] = {"source_id": source_id, "offset_s": offset, "level_db": target,
+                                "gain": float(gain), "reverb": None}
+        if rng.random() < spec.reverb_probability:
+            drr = float(rng.uniform(spec.reverb_drr_db.low, spec.reverb_drr_db.high))
+            side["reverb"] = {"drr_db": drr, "rir_id": sources.choose(rng, "rir")}
+        if noise_label is not None:
+            noise_id = sources.choose(rng, "noise", noise_label)
+            start = float(rng.random()) * _duration_s(sources, noise_id)
+            snr = float(rng.uniform(spec.snr_db.low, spec.snr_db.high))
+            side["degradation"] = {"kind": "noise", "params": {
+                "snr_db": snr, "source_id": noise_id, "offset_s": round(start, 6)}}
+        else:
+            side["degradation"] = self._distortion(spec, sources, clip, side, rng)
+        clean, degraded = render_side(clip, sr, side, sources)
+        return side, clean, degraded
+
+    def _distortion(self, spec: NmrSpec, sources: Sources, clip: np.ndarray,
+                    side: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        clean = clean_side(clip, spec.sample_rate, side, sources)
+        low, high = spec.sisdr_db.low, spec.sisdr_db.high
+
+        def pick(lowest: float, highest: float) -> float | None:
+            lo, hi = max(low, lowest), min(high, highest)
+            return float(rng.uniform(lo, hi)) if lo <= hi else None
+
+        for _ in range(_MAX_TRIES):
+            family = str(spec.distortions[int(rng.integers(len(spec.distortions)))])
+            seed = draw_seed(rng)
+            found = search_strength(clean, spec.sample_rate, family, seed, pick)
+            if found is not None:
+                rho, p, _, target = found
+                return {"kind": family, "params": p, "strength": rho,
+                        "target_sisdr_db": target, "param_seed": seed}
+        raise RuntimeError(
+            f"nmr: none of {spec.distortions} reaches an SI-SDR in {low}..{high} dB on "
+            f"{side['source_id']!r} in {_MAX_TRIES} tries")
+
+    def summary(self, table: Any) -> dict[str, Any]:
+        col = {n: table.column(n).to_pylist() for n in
+               ("pair", "a_kind", "b_kind", "preference", "a_sisdr", "b_sisdr", "a_snr", "b_snr")}
+        sisdr = np.asarray(col["a_sisdr"] + col["b_sisdr"], dtype=float)
+        snr = np.asarray([v for v in col["a_snr"] + col["b_snr"] if v is not None], dtype=float)
+        kinds: dict[str, int] = {}
+        for k in col["a_kind"] + col["b_kind"]:
+            kinds[k] = kinds.get(k, 0) + 1
+        out: dict[str, Any] = {
+            "rows": table.num_rows,
+            "additive_pairs": col["pair"].count("additive"),
+            "distortion_pairs": col["pair"].count("distortion"),
+            "share_b_cleaner": float(np.mean(col["preference"])) if table.num_rows else 0.0,
+            "kinds": dict(sorted(kinds.items())),
+        }
+        if sisdr.size:
+            out["sisdr_range_db"] = f"{sisdr.min():.1f}..{sisdr.max():.1f}"
+        if snr.size:
+            out["snr_range_db"] = f"{snr.min():.1f}..{snr.max():.1f}"
+        return out
+
+
+def pair_labels(a_sisdr: float, b_sisdr: float, a_snr: float | None, b_snr: float | None,
+                num_classes: int = 40, delta_max: float = 40.0) -> dict[str, Any]:
+    """``preference``, ``sisdr_delta``/``snr_delta`` (dB, absolute) and their bins."""
+    sd = abs(a_sisdr - b_sisdr)
+    out: dict[str, Any] = {"preference": 0 if a_sisdr > b_sisdr else 1, "sisdr_delta": sd,
+                           "sisdr_bin": int(delta_bins(sd, num_classes, delta_max)),
+                           "snr_delta": None, "snr_bin": None}
+    if a_snr is not None and b_snr is not None:
+        out["snr_delta"] = abs(a_snr - b_snr)
+        out["snr_bin"] = int(delta_bins(out["snr_delta"], num_classes, delta_max))
+    return out
+
+
+def replay(row: dict[str, Any], spec: NmrSpec, sources: Sources | None = None
+           ) -> dict[str, np.ndarray]:
+    """Rebuild ``{"a", "b", "a_clean", "b_clean"}`` of a row from its params alone."""
+    srcs = spec.sources() if sources is None else sources
+    p = row["params"] if isinstance(row["params"], dict) else json.loads(row["params"])
+    out = {}
+    for name in "ab":
+        side = p[name]
+        clip = clip_at(srcs, side["source_id"], spec.sample_rate, spec.clip_samples,
+                       side["offset_s"])
+        out[f"{name}_clean"], out[name] = render_side(clip, spec.sample_rate, side, srcs)
+    return out

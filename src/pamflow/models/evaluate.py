@@ -1,0 +1,334 @@
+"""Evaluating a trained metric on pamflow datasets and MOS lists.
+
+``evaluate(ckpt, data, mos_csv=..., min_agreement=...)`` scores the model on each dataset
+by its kind (told by its columns) and returns a JSON-able dict:
+
+- ``jnd`` (``reference``, ``perturbed``, ``label``, ``strength``, ``axis``, ``sequence``):
+  ``auc``, the ROC AUC of the distance ``d(reference, perturbed)`` as a detector of label
+  1 ("different"), by the rank statistic (ties count one half); ``accuracy``, the model's own
+  JND classifier (DPAM, CDPAM; None for others); ``best_threshold_accuracy`` and its
+  ``threshold`` on the distance. ``monotonicity``: the Spearman correlation of distance with
+  strength within each ``sequence`` (one reference, one axis), as the mean over sequences and
+  the mean per axis (axis families joined by "+"); sequences of fewer than 3 rows or a
+  constant strength or distance are left out. Unlabelled rows count for monotonicity only.
+- ``triplet`` (``reference``, ``a``, ``b``, ``label`` 0 = A closer): ``accuracy``, the 2AFC
+  accuracy (the nearer of A and B is the labelled one; a tie scores one half), over rows with
+  ``agreement >= min_agreement`` when given.
+- ``nmr`` (NORESQA only; ``a``, ``b``, ``preference``, ``a_sisdr``, ``b_sisdr``, SNRs):
+  ``preference_accuracy`` of the preference head on ``model(a, b)``; ``sisdr_mae_db``, the mean
+  absolute error of the score (predicted ``|Δ SI-SDR|``) against ``|a_sisdr - b_sisdr|``;
+  ``snr_mae_db`` likewise from the SNR head where both SNRs are defined.
+- ``mos`` (CSV of reference path, test path, MOS; an optional header; relative paths from
+  the CSV's folder): ``spearman`` and ``pearson`` between the *negated* distance and the MOS
+  (so that higher is better for any metric), over ``n`` pairs.
+
+The distance of a pair is ``model(reference, test)`` for DPAM and CDPAM and
+``model.score(test, [reference])`` for NORESQA.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import Tensor, nn
+
+from pamflow.audio import load as load_audio
+from pamflow.models.checkpoint import load as load_model
+from pamflow.models.checkpoint import load_checkpoint
+from pamflow.models.data import BatchCollate, epoch_batches, float_column, open_rows, to_device
+from pamflow.models.noresqa import NORESQA
+from pamflow.storage import Dataset
+
+#: dataset kind -> (audio columns, other columns it must have)
+KINDS = {
+    "jnd": (("reference", "perturbed"), ("label",)),
+    "triplet": (("reference", "a", "b"), ("label",)),
+    "nmr": (("a", "b"), ("preference", "a_sisdr", "b_sisdr")),
+}
+OPTIONAL = {"jnd": ("strength", "axis", "sequence"), "triplet": ("agreement",),
+            "nmr": ("a_snr", "b_snr")}  # fmt: skip
+
+
+# -- metrics on arrays -----------------------------------------------------------------------
+
+
+def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float | None:
+    """ROC AUC of ``scores`` for detecting label 1, by the Mann-Whitney rank statistic
+    (average ranks, so a tie between a positive and a negative counts 1/2). None unless both
+    classes occur."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels).astype(bool)
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if n1 == 0 or n0 == 0:
+        return None
+    ranks = stats.rankdata(s)
+    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def best_threshold_accuracy(scores: Sequence[float], labels: Sequence[int]) -> tuple[float, float]:
+    """The best accuracy of ``score > threshold`` as a predictor of label 1, and the threshold
+    (midway between neighbouring scores; below all of them when predicting 1 everywhere)."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels).astype(int)
+    if s.size == 0:
+        raise ValueError("best_threshold_accuracy: no rows")
+    u = np.unique(s)
+    cuts = np.concatenate([[u[0] - 1.0], (u[:-1] + u[1:]) / 2, [u[-1] + 1.0]])
+    accs = [float(np.mean((s > c).astype(int) == y)) for c in cuts]
+    k = int(np.argmax(accs))
+    return accs[k], float(cuts[k])
+
+
+def two_afc_accuracy(d_a: Sequence[float], d_b: Sequence[float], labels: Sequence[int]) -> float:
+    """2AFC accuracy: 1 when the nearer of A and B (smaller distance) is the labelled one
+    (0 = A, 1 = B), 1/2 on a tie."""
+    a, b, y = (np.asarray(v, dtype=float) for v in (d_a, d_b, labels))
+    picked_b = np.where(b < a, 1.0, np.where(b > a, 0.0, 0.5))
+    return float(np.mean(np.where(y == 1, picked_b, 1.0 - picked_b)))
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rho, or None when undefined (fewer than 3 points or a constant input)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Pearson's r, or None when undefined (fewer than 3 points or a constant input)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(stats.pearsonr(x, y).statistic)
+
+
+def monotonicity(distance, strength, sequence, axis) -> dict[str, Any]:  # noqa: ANN001
+    """Spearman of distance against strength within each sequence: the mean over sequences,
+    the mean per axis (``axis`` holds one name a row, e.g. "pink_noise+mp3"), and counts."""
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for i, s in enumerate(sequence):
+        groups[s].append(i)
+    d, rho = np.asarray(distance, dtype=float), np.asarray(strength, dtype=float)
+    per_axis: dict[str, list[float]] = defaultdict(list)
+    values = []
+    for rows in groups.values():
+        r = spearman(rho[rows], d[rows])
+        if r is not None:
+            values.append(r)
+            per_axis[axis[rows[0]]].append(r)
+    return {
+        "mean": float(np.mean(values)) if values else None,
+        "sequences": len(values),
+        "per_axis": {a: float(np.mean(v)) for a, v in sorted(per_axis.items())},
+    }
+
+
+# -- running the model -----------------------------------------------------------------------
+
+
+def pair_distance(model: nn.Module, reference: Tensor, test: Tensor) -> Tensor:
+    """Distance ``[B]`` of ``test`` from ``reference`` (see the module docstring)."""
+    if isinstance(model, NORESQA):
+        return model.score(test, [reference])
+    return model(reference, test)
+
+
+def kind_of(ds: Dataset) -> str:
+    """``jnd``, ``triplet`` or ``nmr``, from the dataset's columns."""
+    names = set(ds.schema.names)
+    for kind, (audio, columns) in KINDS.items():
+        if set(audio) <= set(ds.audio_columns) and set(columns) <= names:
+            return kind
+    raise ValueError(
+        f"{ds.url}: cannot evaluate a {ds.recipe!r} dataset: none of the kinds "
+        f"{ {k: list(a + c) for k, (a, c) in KINDS.items()} } matches its columns {sorted(names)}"
+    )
+
+
+@torch.no_grad()
+def run_rows(model, paths, kind, *, split, train_cfg, batch_size, device, clip_seconds) -> dict:  # noqa: ANN001
+    """The model's outputs and the label columns over every row of the ``kind`` datasets."""
+    audio, columns = KINDS[kind]
+    ds0 = [Dataset.open(str(p)) for p in paths]
+    optional = [c for c in OPTIONAL[kind] if all(c in d.schema.names for d in ds0)]
+    sr = model.config.sample_rate
+    rows = open_rows(paths, audio=audio, columns=(*columns, *optional), sample_rate=sr,
+                     split=split, eval_fraction=train_cfg.get("eval_fraction", 0.0),
+                     split_key=train_cfg.get("split_key"))  # fmt: skip
+    length = None if clip_seconds is None else round(clip_seconds * sr)
+    collate = BatchCollate(length, audio, "center")
+    out: dict[str, list] = defaultdict(list)
+    for keys in epoch_batches(len(rows), batch_size, seed=0, epoch=0, shuffle=False,
+                              drop_last=False):  # fmt: skip
+        batch = to_device(collate([rows[k] for k in keys]), device)
+        if kind == "jnd":
+            d = pair_distance(model, batch["reference"], batch["perturbed"])
+            out["d"] += d.tolist()
+            if hasattr(model, "classify_distance"):  # DPAM, CDPAM: their own JND classifier
+                out["pred"] += model.classify_distance(d).argmax(1).tolist()
+        elif kind == "triplet":
+            out["d_a"] += pair_distance(model, batch["reference"], batch["a"]).tolist()
+            out["d_b"] += pair_distance(model, batch["reference"], batch["b"]).tolist()
+        else:
+            o = model(batch["a"], batch["b"])
+            out["pref"] += o["pref_logits"].argmax(1).tolist()
+            out["sisdr"] += (o["sisdr_probs"] @ model.centres).tolist()
+            out["snr"] += (o["snr_probs"] @ model.centres).tolist()
+        for c in (*columns, *optional):
+            v = batch[c]
+            out[c] += v.tolist() if isinstance(v, Tensor) else list(v)
+    return out
+
+
+def jnd_metrics(out: dict) -> dict[str, Any]:
+    d = np.asarray(out["d"], dtype=float)
+    labelled = np.array([v is not None for v in out["label"]], dtype=bool)
+    y = np.array([v if v is not None else -1 for v in out["label"]])[labelled]
+    res: dict[str, Any] = {"n": len(d), "n_labelled": int(labelled.sum())}
+    res["auc"] = roc_auc(d[labelled], y) if labelled.any() else None
+    res["accuracy"] = (
+        float(np.mean(np.asarray(out["pred"])[labelled] == y)) if out["pred"] and labelled.any()
+        else None
+    )  # fmt: skip
+    if labelled.any():
+        res["best_threshold_accuracy"], res["threshold"] = best_threshold_accuracy(d[labelled], y)
+    if out["strength"]:
+        sequence = out["sequence"] or ["+".join(a) for a in out["axis"]]
+        axis = ["+".join(a) for a in out["axis"]] if out["axis"] else ["all"] * len(d)
+        strength = [np.nan if s is None else s for s in out["strength"]]
+        res["monotonicity"] = monotonicity(d, strength, sequence, axis)
+    return res
+
+
+def triplet_metrics(out: dict, min_agreement: float | None) -> dict[str, Any]:
+    keep = np.array([v is not None for v in out["label"]], dtype=bool)
+    if min_agreement is not None:
+        if not out["agreement"]:
+            raise ValueError("min_agreement: the triplet datasets have no 'agreement' column")
+        agree = np.array([-np.inf if a is None else a for a in out["agreement"]], dtype=float)
+        keep &= agree >= min_agreement
+    pick = np.flatnonzero(keep)
+    y = [out["label"][i] for i in pick]
+    acc = two_afc_accuracy(np.take(out["d_a"], pick), np.take(out["d_b"], pick), y) if len(pick) else None
+    return {"n": int(len(pick)), "accuracy": acc, "min_agreement": min_agreement}
+
+
+def nmr_metrics(out: dict) -> dict[str, Any]:
+    pref = np.asarray(out["pref"])
+    d_sdr = np.abs(float_column(out["a_sisdr"]) - float_column(out["b_sisdr"])).numpy()
+    res = {"n": len(pref),
+           "preference_accuracy": float(np.mean(pref == np.asarray(out["preference"]))),
+           "sisdr_mae_db": float(np.mean(np.abs(np.asarray(out["sisdr"]) - d_sdr))),
+           "snr_mae_db": None, "n_snr": 0}  # fmt: skip
+    if out["a_snr"]:
+        d_snr = np.abs(float_column(out["a_snr"]) - float_column(out["b_snr"])).numpy()
+        ok = np.isfinite(d_snr)
+        res["n_snr"] = int(ok.sum())
+        if ok.any():
+            res["snr_mae_db"] = float(np.mean(np.abs(np.asarray(out["snr"])[ok] - d_snr[ok])))
+    return res
+
+
+@torch.no_grad()
+def mos_metrics(model: nn.Module, mos_csv: str | os.PathLike, device: torch.device) -> dict:
+    """Correlations of the negated distance with MOS over the pairs of ``mos_csv``."""
+    path = Path(mos_csv)
+    with open(path, newline="") as f:
+        lines = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    try:
+        float(lines[0][2])
+    except (ValueError, IndexError):
+        lines = lines[1:]  # a header
+    sr = model.config.sample_rate
+    dist, mos = [], []
+    for k, row in enumerate(lines):
+        if len(row) < 3:
+            raise ValueError(f"{path}: line {k + 1}: need reference path, test path, MOS")
+        ref_p, test_p = (p if os.path.isabs(p) else str(path.parent / p)
+                         for p in (row[0].strip(), row[1].strip()))  # fmt: skip
+        ref, _ = load_audio(ref_p, sample_rate=sr)
+        test, _ = load_audio(test_p, sample_rate=sr)
+        n = min(len(ref), len(test))
+        pair = [torch.from_numpy(a[:n])[None].to(device) for a in (ref, test)]
+        dist.append(float(pair_distance(model, *pair)[0]))
+        mos.append(float(row[2]))
+    neg = [-d for d in dist]
+    return {"n": len(mos), "spearman": spearman(neg, mos), "pearson": pearson(neg, mos)}
+
+
+def evaluate(
+    ckpt: str | os.PathLike | nn.Module,
+    data: Sequence[str] = (),
+    *,
+    mos_csv: str | os.PathLike | None = None,
+    min_agreement: float | None = None,
+    device: str = "cpu",
+    batch_size: int = 16,
+    clip_seconds: float | None = None,
+    split: Literal["all", "eval"] = "all",
+) -> dict[str, Any]:
+    """Evaluate the metric in checkpoint ``ckpt`` (or a model: anything with
+    ``config.sample_rate`` whose ``forward(x, y)`` returns distances ``[B]``, or a NORESQA) on
+    the datasets ``data`` (grouped by kind) and the MOS list ``mos_csv``; see the module
+    docstring for the metrics. Audio is resampled to the model's rate; ``clip_seconds`` crops
+    the centre of every row (whole rows by default). ``split="eval"`` keeps only the rows
+    the training run in ``ckpt`` held out (its ``eval_fraction`` and ``split_key``)."""
+    train_cfg: dict[str, Any] = {}
+    if isinstance(ckpt, nn.Module):
+        model = ckpt
+    else:
+        model = load_model(ckpt)
+        train_cfg = load_checkpoint(ckpt).get("extra", {}).get("train_config", {})
+    if split == "eval" and not train_cfg.get("eval_fraction"):
+        raise ValueError("split='eval' needs a training checkpoint that held rows out")
+    dev = torch.device(device)
+    model = model.to(dev).eval()
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for p in data:
+        by_kind[kind_of(Dataset.open(str(p)))].append(str(p))
+    if "nmr" in by_kind and not isinstance(model, NORESQA):
+        raise ValueError(f"{by_kind['nmr']}: nmr datasets evaluate NORESQA models only")
+    results: dict[str, Any] = {"model": type(model).__name__,
+                               "sample_rate": model.config.sample_rate}  # fmt: skip
+    for kind, paths in by_kind.items():
+        out = run_rows(model, paths, kind, split=split, train_cfg=train_cfg,
+                       batch_size=batch_size, device=dev, clip_seconds=clip_seconds)  # fmt: skip
+        if kind == "jnd":
+            results["jnd"] = jnd_metrics(out)
+        elif kind == "triplet":
+            results["triplet"] = triplet_metrics(out, min_agreement)
+        else:
+            results["nmr"] = nmr_metrics(out)
+        results[kind]["datasets"] = paths
+    if mos_csv is not None:
+        results["mos"] = {**mos_metrics(model, mos_csv, dev), "csv": str(mos_csv)}
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """A short text table of the numbers in ``results`` (one line a metric)."""
+    lines = [f"{'metric':<44} {'value':>10}"]
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, bool) or value is None or isinstance(value, str | list):
+            return
+        elif isinstance(value, int):
+            lines.append(f"{prefix:<44} {value:>10d}")
+        elif isinstance(value, float) and math.isfinite(value):
+            lines.append(f"{prefix:<44} {value:>10.4f}")
+
+    for key in ("jnd", "triplet", "nmr", "mos"):
+        if key in results:
+            walk(key, results[key])
+    return "\n".join(lines)

@@ -1,0 +1,261 @@
+"""Training CDPAM in its three stages (CDPAM paper, section 3 and Fig. 1).
+
+a. :func:`cdpam_contrastive` on ``contrastive`` datasets (audio ``anchor``, ``positive``;
+   ``pair_kind`` "acoustic" | "content"; ``anchor_source_id``, ``positive_source_id``): the
+   encoder and projection head learn with NT-Xent (temperature 1, as the released code),
+   acoustic pairs on the acoustic half of the embedding and content pairs on the content
+   half. No source appears twice in a batch, so no negative shares a recording with its
+   anchor. Adam 1e-4, batch 16, 250 epochs in the paper.
+b. :func:`cdpam_jnd` on ``jnd`` datasets, from stage a's checkpoint: the loss-net (weighted
+   MLP distance) and the JND classifier learn with cross-entropy; the encoder is frozen
+   unless ``train_encoder``. Adam 1e-4, 250 epochs in the paper.
+c. :func:`cdpam_triplet` on ``triplet`` datasets (audio ``reference``, ``a``, ``b``;
+   ``label`` 0 = A closer, 1 = B closer; optionally only rows whose ``agreement`` is at least
+   ``min_agreement``), from stage b's checkpoint: margin ranking loss (margin 0.1) on the
+   loss-net distances. Adam 1e-4, 100 epochs in the paper.
+
+Every stage uses the paper's online augmentation (0.25 s of silence at the start or the end
+and a gain in -20..0 dB, independently on each input). :func:`train_cdpam` chains the
+stages in ``out_dir/{contrastive,jnd,triplet}``, skipping a stage whose ``model.pt`` exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from pamflow.models.cdpam import CDPAM, CDPAMConfig
+from pamflow.models.checkpoint import load_checkpoint
+from pamflow.models.data import not_null
+from pamflow.models.losses import nt_xent, triplet_margin_ranking
+from pamflow.models.train_dpam import JND_TASK
+from pamflow.models.train_loop import Context, Task, TrainConfig, fit, load_init
+
+STAGES = ("contrastive", "jnd", "triplet")
+PAIR_KINDS = ("acoustic", "content")
+
+
+@dataclass(frozen=True)
+class CDPAMTrainConfig(TrainConfig):
+    """One CDPAM stage: Adam 1e-4, batch 16 (paper); silence and -20..0 dB gain augmentation.
+
+    ``temperature``: NT-Xent (stage a). ``margin``: margin ranking (stage c).
+    ``train_encoder``: stages b and c also fine-tune the encoder (frozen by default: the
+    paper trains the loss-net on top of the contrastive encoder). ``min_agreement``: stage c
+    trains only on triplets with at least this listener agreement (all labelled ones if None).
+    """
+
+    model: CDPAMConfig = field(default_factory=CDPAMConfig)
+    gain_db: tuple[float, float] = (-20.0, 0.0)
+    temperature: float = 1.0
+    margin: float = 0.1
+    train_encoder: bool = False
+    min_agreement: float | None = None
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> CDPAMTrainConfig:
+        """A few-thousand-parameter model on 0.5 s crops, batches of 4: tests, smoke runs."""
+        kw: dict[str, Any] = dict(model=CDPAMConfig.tiny(), batch_size=4, clip_seconds=0.5,
+                                  silence_s=0.05, log_every=1, eval_fraction=0.2)  # fmt: skip
+        return cls(**{**kw, **overrides})
+
+
+# -- stage a: contrastive pre-training -------------------------------------------------------
+
+
+def retrieval_hits(z_i: Tensor, z_j: Tensor) -> Tensor:
+    """For each of the 2N projections, whether its most similar other one (cosine) is its
+    positive: NT-Xent's own classification, as accuracy. ``[2N]`` bool."""
+    z = F.normalize(torch.cat([z_i, z_j]), dim=1)
+    sim = (z @ z.T).fill_diagonal_(-torch.inf)
+    n = z_i.shape[0]
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return sim.argmax(1) == target
+
+
+def contrastive_step(model: nn.Module, batch: dict[str, Any], ctx: Context) -> tuple[Tensor, Tensor]:
+    """NT-Xent on the projected acoustic embeddings of the acoustic pairs and on the projected
+    content embeddings of the content pairs, weighted by their counts (a kind with fewer
+    than two pairs in the batch has no negatives and is left out)."""
+    kinds = list(batch["pair_kind"])
+    unknown = sorted(set(kinds) - set(PAIR_KINDS))
+    if unknown:
+        raise ValueError(f"pair_kind: unknown value(s) {unknown}; expected {list(PAIR_KINDS)}")
+    n = len(kinds)
+    x = torch.cat([ctx.augment(batch["anchor"]), ctx.augment(batch["positive"])])
+    acoustic, content = model.embed(x)
+    loss, used, hits = acoustic.sum() * 0.0, 0, []
+    for kind, emb in zip(PAIR_KINDS, (acoustic, content), strict=True):
+        rows = torch.tensor([i for i, k in enumerate(kinds) if k == kind], device=emb.device)
+        if len(rows) < 2:
+            continue
+        z_i, z_j = model.project(emb[:n][rows]), model.project(emb[n:][rows])
+        loss = loss + nt_xent(z_i, z_j, ctx.cfg.temperature) * len(rows)
+        used += len(rows)
+        hits.append(retrieval_hits(z_i.detach(), z_j.detach()))
+    correct = torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool, device=x.device)
+    return loss / max(used, 1), correct
+
+
+CONTRASTIVE_TASK = Task(
+    name="cdpam-contrastive",
+    model_name="cdpam",
+    audio=("anchor", "positive"),
+    columns=("pair_kind",),
+    step=contrastive_step,
+    keep=not_null("pair_kind"),
+    group_columns=("anchor_source_id", "positive_source_id"),
+)
+
+
+def cdpam_contrastive(
+    data: list[str],
+    out_dir: str | os.PathLike,
+    cfg: CDPAMTrainConfig | None = None,
+    *,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Stage a: train the encoder and projection head of a new CDPAM on ``contrastive``
+    datasets; return the run summary."""
+    cfg = cfg or CDPAMTrainConfig()
+    torch.manual_seed(cfg.seed)
+    model = CDPAM(cfg.model)
+    return fit(CONTRASTIVE_TASK, model, data, out_dir, cfg, resume=resume)
+
+
+# -- stages b and c: the loss-net on JND pairs, then on triplets -------------------------------
+
+
+def loss_net_mode(model: nn.Module, train_encoder: bool) -> None:
+    """Training mode, with the encoder's batch-norm statistics frozen unless it trains."""
+    model.train()
+    if not train_encoder:
+        model.encoder.eval()
+        model.projection.eval()
+
+
+def from_stage(init: str | os.PathLike, cfg: CDPAMTrainConfig) -> CDPAM:
+    """A CDPAM with the weights of checkpoint ``init``; the projection head (used by stage a
+    only) and, unless ``cfg.train_encoder``, the encoder are frozen."""
+    torch.manual_seed(cfg.seed)
+    model = CDPAM(cfg.model)
+    model.load_state_dict(load_init(init, "cdpam", cfg.model))
+    frozen = [model.projection] + ([] if cfg.train_encoder else [model.encoder])
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return model
+
+
+def cdpam_jnd(
+    data: list[str],
+    out_dir: str | os.PathLike,
+    init: str | os.PathLike,
+    cfg: CDPAMTrainConfig | None = None,
+    *,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Stage b: train the loss-net and JND classifier on ``jnd`` datasets, starting from
+    checkpoint ``init`` (stage a's ``model.pt``); return the run summary."""
+    cfg = cfg or CDPAMTrainConfig()
+    model = from_stage(init, cfg)
+    mode = functools.partial(loss_net_mode, train_encoder=cfg.train_encoder)
+    task = dataclasses.replace(JND_TASK, name="cdpam-jnd", model_name="cdpam", train_mode=mode)
+    return fit(task, model, data, out_dir, cfg, resume=resume, meta={"init": str(init)})
+
+
+def triplet_step(model: nn.Module, batch: dict[str, Any], ctx: Context) -> tuple[Tensor, Tensor]:
+    """Margin ranking on ``d(reference, a)`` and ``d(reference, b)`` (one encoder pass for
+    the three inputs); correct = the nearer one (A on a tie) is the labelled one."""
+    x = torch.cat([ctx.augment(batch[c]) for c in ("reference", "a", "b")])
+    ref, a, b = model.embed(x)[0].chunk(3)
+    d_a, d_b = model.distance_from_embeddings(ref, a), model.distance_from_embeddings(ref, b)
+    labels = batch["label"]
+    loss = triplet_margin_ranking(d_a, d_b, labels, margin=ctx.cfg.margin)
+    return loss, (d_b < d_a).long() == labels
+
+
+def triplet_rows(min_agreement: float | None):  # noqa: ANN201
+    """Row filter: labelled triplets, with ``agreement >= min_agreement`` when given."""
+
+    def keep(table: pa.Table) -> np.ndarray:
+        mask = not_null("label")(table)
+        if min_agreement is not None:
+            agreement = table.column("agreement").to_numpy(zero_copy_only=False)
+            mask &= np.nan_to_num(agreement.astype(float), nan=-np.inf) >= min_agreement
+        return mask
+
+    return keep
+
+
+def cdpam_triplet(
+    data: list[str],
+    out_dir: str | os.PathLike,
+    init: str | os.PathLike,
+    cfg: CDPAMTrainConfig | None = None,
+    *,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Stage c: fine-tune the loss-net on ``triplet`` datasets, starting from checkpoint
+    ``init`` (stage b's ``model.pt``); return the run summary."""
+    cfg = cfg or CDPAMTrainConfig()
+    model = from_stage(init, cfg)
+    columns = ("label",) + (("agreement",) if cfg.min_agreement is not None else ())
+    task = Task(
+        name="cdpam-triplet",
+        model_name="cdpam",
+        audio=("reference", "a", "b"),
+        columns=columns,
+        step=triplet_step,
+        keep=triplet_rows(cfg.min_agreement),
+        train_mode=functools.partial(loss_net_mode, train_encoder=cfg.train_encoder),
+    )
+    return fit(task, model, data, out_dir, cfg, resume=resume, meta={"init": str(init)})
+
+
+def train_cdpam(
+    contrastive: list[str],
+    jnd: list[str],
+    triplet: list[str],
+    out_dir: str | os.PathLike,
+    cfg: CDPAMTrainConfig | None = None,
+    *,
+    stage_cfgs: dict[str, CDPAMTrainConfig] | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """The three stages in ``out_dir/contrastive``, ``out_dir/jnd`` and ``out_dir/triplet``,
+    each from the previous stage's ``model.pt``. A stage whose ``model.pt`` exists is done
+    and skipped (its stored summary is returned). ``stage_cfgs`` overrides ``cfg`` per stage
+    (keys from :data:`STAGES`), e.g. for the paper's 250 / 250 / 100 epochs. Returns the
+    stage summaries and ``model``, the final model's path."""
+    stage_cfgs = stage_cfgs or {}
+    unknown = sorted(set(stage_cfgs) - set(STAGES))
+    if unknown:
+        raise ValueError(f"stage_cfgs: unknown stage(s) {unknown}; stages are {list(STAGES)}")
+    out = Path(out_dir)
+    summaries: dict[str, Any] = {}
+    init: Path | None = None
+    for stage, data in zip(STAGES, (contrastive, jnd, triplet), strict=True):
+        stage_dir = out / stage
+        final = stage_dir / "model.pt"
+        scfg = stage_cfgs.get(stage, cfg)
+        if final.exists():
+            summaries[stage] = load_checkpoint(final)["extra"].get("summary", {"skipped": True})
+        elif stage == "contrastive":
+            summaries[stage] = cdpam_contrastive(data, stage_dir, scfg, resume=resume)
+        elif stage == "jnd":
+            summaries[stage] = cdpam_jnd(data, stage_dir, init, scfg, resume=resume)
+        else:
+            summaries[stage] = cdpam_triplet(data, stage_dir, init, scfg, resume=resume)
+        init = final
+    return {**summaries, "model": str(init)}

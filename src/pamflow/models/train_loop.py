@@ -1,0 +1,469 @@
+"""The training loop the three metrics share, nanoGPT-style: read :func:`fit` top to bottom.
+
+A run writes into ``out_dir``:
+
+- ``checkpoint.pt``: every ``checkpoint_every`` steps and at the end, atomically: the
+  weights, model config and pamflow version (:func:`pamflow.models.checkpoint.save_checkpoint`)
+  and, under ``extra``, the training config, the step, the loader position (epoch, batch in
+  epoch), the optimiser and AMP-scaler states and every RNG state (torch, CUDA, numpy, Python
+  and the augmentation generator) as tensors and plain values, so ``torch.load(...,
+  weights_only=True)`` reads it and ``resume=True`` continues exactly where it stopped.
+- ``model.pt``: written once the run is complete (weights, config, the summary; no
+  optimiser state). Its presence marks a finished run: a flow may skip a stage that has one.
+- ``metrics.jsonl``: one JSON record per line: ``step``, ``epoch``, ``split`` ("train" or
+  "eval"), ``loss``, ``accuracy``, ``lr``, ``examples_per_s``, ``examples``.
+- ``metrics.png``: the loss and accuracy curves (matplotlib, Agg canvas).
+
+Determinism: the batches of an epoch depend only on ``(seed, epoch)``
+(:func:`pamflow.models.data.epoch_batches`), random crops on the batch's seed, augmentation
+on a ``torch.Generator`` and dropout on torch's RNG, both saved in the checkpoint. On the CPU
+with ``num_workers=0``, N steps straight and N/2 + resume N/2 give bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+import pamflow
+from pamflow.models.cdpam import augment
+from pamflow.models.checkpoint import config_to_dict, load_checkpoint, save_checkpoint
+from pamflow.models.data import (
+    BatchCollate,
+    RowFilter,
+    RowsDataset,
+    epoch_batches,
+    open_rows,
+    to_device,
+)
+
+#: fields a resumed run may change; any other difference from the checkpoint is an error
+RESUMABLE_CHANGES = frozenset(
+    {"epochs", "max_steps", "log_every", "checkpoint_every", "device", "num_workers", "amp"}
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What every training run shares (the model's own config is added by each subclass).
+
+    ``lr``: Adam learning rate. ``batch_size``: rows a step. ``epochs``: passes over the
+    training rows; ``max_steps`` (optional) stops earlier, after that many optimiser steps.
+    ``seed``: model initialisation, batch order, crops, augmentation and dropout.
+    ``device``: a torch device; ``amp`` (float16 autocast + GradScaler) and pinned memory are
+    used on CUDA only. ``clip_seconds``: training crops (random offset) and held-out crops
+    (centred) in seconds at the model's rate; shorter clips are zero-padded. ``eval_fraction``
+    of the split keys (``split_key``, default the first of ``data.SPLIT_KEYS`` present) is
+    held out and evaluated after each epoch. ``augment``: the papers' online augmentation
+    (``silence_s`` of silence at the start or the end, gain drawn in ``gain_db``), on each
+    input independently. ``log_every``/``checkpoint_every``: in steps.
+    """
+
+    lr: float = 1e-4
+    batch_size: int = 16
+    epochs: int = 1
+    max_steps: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    num_workers: int = 0
+    amp: bool = True
+    clip_seconds: float = 2.5
+    eval_fraction: float = 0.1
+    split_key: str | None = None
+    augment: bool = True
+    silence_s: float = 0.25
+    gain_db: tuple[float, float] = (0.0, 0.0)
+    log_every: int = 50
+    checkpoint_every: int = 1000
+
+    def __post_init__(self) -> None:
+        checks = {
+            "lr": self.lr > 0,
+            "batch_size": self.batch_size >= 1,
+            "epochs": self.epochs >= 1,
+            "max_steps": self.max_steps is None or self.max_steps >= 1,
+            "num_workers": self.num_workers >= 0,
+            "clip_seconds": self.clip_seconds > 0,
+            "eval_fraction": 0.0 <= self.eval_fraction < 1.0,
+            "log_every": self.log_every >= 1,
+            "checkpoint_every": self.checkpoint_every >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            values = {k: getattr(self, k) for k in bad}
+            raise ValueError(f"{type(self).__name__}: invalid value(s) {values}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain values (the model config as a nested dict)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            is_config = dataclasses.is_dataclass(v) and not isinstance(v, type)
+            out[f.name] = config_to_dict(v) if is_config else list(v) if isinstance(v, tuple) else v
+        return out
+
+
+@dataclass
+class Context:
+    """What a task's step function sees besides the model and the batch."""
+
+    cfg: TrainConfig
+    sample_rate: int
+    generator: torch.Generator | None  # augmentation draws; None when evaluating
+
+    @property
+    def training(self) -> bool:
+        return self.generator is not None
+
+    def augment(self, x: Tensor) -> Tensor:
+        """The online augmentation of one input batch (identity when evaluating)."""
+        if self.generator is None or not self.cfg.augment:
+            return x
+        return augment(x, self.sample_rate, self.generator, self.cfg.silence_s, self.cfg.gain_db)
+
+
+#: a step: (model, batch on the device, context) -> (mean loss, per-item correctness [N])
+StepFn = Callable[[nn.Module, dict[str, Any], Context], tuple[Tensor, Tensor]]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One kind of training: what it reads and how a batch becomes a loss.
+
+    ``name`` is stored in checkpoints (a resume must match it); ``model_name`` is the
+    checkpoint registry key. ``audio``/``columns`` are read from the datasets; ``keep``
+    drops rows (e.g. unlabelled ones); with ``group_columns`` no value of those columns
+    appears twice in a batch. ``train_mode`` puts the model in training mode (frozen parts
+    may stay in eval mode).
+    """
+
+    name: str
+    model_name: str
+    audio: tuple[str, ...]
+    columns: tuple[str, ...]
+    step: StepFn
+    keep: RowFilter | None = None
+    group_columns: tuple[str, ...] = ()
+    train_mode: Callable[[nn.Module], Any] = nn.Module.train
+
+
+def fit(
+    task: Task,
+    model: nn.Module,
+    data: list[str],
+    out_dir: str | os.PathLike,
+    cfg: TrainConfig,
+    *,
+    resume: bool = False,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` (already initialised: seed it first) on ``data``; return a summary.
+
+    ``resume=True`` continues from ``out_dir/checkpoint.pt`` when it exists (and starts
+    afresh when it does not). ``meta`` (plain values) is stored in the checkpoints.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(cfg.device)
+    cuda = device.type == "cuda"
+    use_amp = cfg.amp and cuda
+    sr = model.config.sample_rate
+    length = round(cfg.clip_seconds * sr)
+
+    # -- data: the training rows and the held-out rows, disjoint by split key ------------
+    def rows(split: str) -> RowsDataset:
+        return open_rows(data, audio=task.audio, columns=task.columns, sample_rate=sr,
+                         split=split, eval_fraction=cfg.eval_fraction, split_key=cfg.split_key,
+                         keep=task.keep, group_columns=task.group_columns)  # fmt: skip
+
+    train_set = rows("train")
+    eval_set = rows("eval") if cfg.eval_fraction > 0 else None
+
+    def batches(epoch: int) -> list[list[tuple[int, int]]]:
+        return epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=epoch,
+                             groups=train_set.groups)  # fmt: skip
+
+    if not batches(0):
+        raise ValueError(
+            f"{task.name}: {len(train_set)} training row(s) in {data} make no full batch of "
+            f"{cfg.batch_size}; lower batch_size or add data"
+        )
+
+    # -- model, optimiser, RNG; or all of them from the last checkpoint -----------------
+    model.to(device)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    gen = torch.Generator().manual_seed(cfg.seed)  # augmentation draws
+    step, epoch, batch_in_epoch = 0, 0, 0
+    ckpt_path, final_path = out / "checkpoint.pt", out / "model.pt"
+    log = MetricsLog(out / "metrics.jsonl")
+    final_path.unlink(missing_ok=True)  # this run is not finished until it writes it again
+    if resume and ckpt_path.exists():
+        step, epoch, batch_in_epoch = restore(ckpt_path, task, cfg, model, opt, scaler, gen)
+        log.truncate(step)
+    else:
+        log.truncate(-1)
+
+    def save_state(path: Path) -> None:
+        state = {"task": task.name, "train_config": cfg.to_dict(), "meta": meta or {},
+                 "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
+                 "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                 "rng": rng_state(gen, cuda)}  # fmt: skip
+        save_checkpoint(path, task.model_name, model.config, model.state_dict(), state)
+
+    # -- the loop ------------------------------------------------------------------------
+    max_steps = cfg.max_steps or math.inf
+    window = Window()
+    ctx = Context(cfg, sr, gen)
+    train_time, train_examples, last_eval = 0.0, 0, None
+    while step < max_steps and epoch < cfg.epochs:
+        keys = batches(epoch)
+        tick = time.perf_counter()
+        crops = BatchCollate(length, task.audio, "random")
+        for batch in batch_loader(train_set, keys[batch_in_epoch:], crops, cfg, epoch):
+            batch = to_device(batch, device)
+            task.train_mode(model)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                loss, correct = task.step(model, batch, ctx)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            step, batch_in_epoch = step + 1, batch_in_epoch + 1
+
+            n = len(batch[task.audio[0]])
+            now = time.perf_counter()
+            window.add(loss.detach(), correct.detach(), n, now - tick)
+            train_time, train_examples, tick = train_time + now - tick, train_examples + n, now
+            if step % cfg.log_every == 0:
+                log.write(window.record(step, epoch, "train", opt.param_groups[0]["lr"]))
+                window = Window()
+            if step % cfg.checkpoint_every == 0:
+                save_state(ckpt_path)
+            if step >= max_steps:
+                break
+        if batch_in_epoch == len(keys):  # the epoch ran to its end
+            epoch, batch_in_epoch = epoch + 1, 0
+            if eval_set is not None and len(eval_set):
+                last_eval = evaluate_rows(task, model, eval_set, cfg)
+                log.write({"step": step, "epoch": epoch, "split": "eval", **last_eval})
+
+    # -- the end: last partial log window, checkpoint, final model, plot -----------------
+    if window.n:
+        log.write(window.record(step, epoch, "train", opt.param_groups[0]["lr"]))
+    save_state(ckpt_path)
+    summary = {
+        "task": task.name,
+        "out_dir": str(out),
+        "steps": step,
+        "epochs_completed": epoch,
+        "train_rows": len(train_set),
+        "eval_rows": len(eval_set) if eval_set is not None else 0,
+        "examples_per_s": train_examples / train_time if train_time else None,
+        "final_train": log.last("train"),
+        "final_eval": last_eval,
+        "checkpoint": str(ckpt_path),
+        "model": str(final_path),
+        "metrics": str(log.path),
+        "plot": str(plot_metrics(log.path, out / "metrics.png", title=task.name)),
+        "pamflow_version": pamflow.__version__,
+    }
+    extra = {"task": task.name, "train_config": cfg.to_dict(), "meta": meta or {},
+             "summary": summary, "complete": True}  # fmt: skip
+    save_checkpoint(final_path, task.model_name, model.config, model.state_dict(), extra)
+    return summary
+
+
+def batch_loader(dataset: RowsDataset, keys: list, collate_fn: BatchCollate, cfg: TrainConfig,
+                 epoch: int) -> DataLoader:  # fmt: skip
+    """A DataLoader over the given batches of ``dataset`` (pinned memory on CUDA); its own
+    generator (workers' base seed) keeps torch's global RNG untouched."""
+    return DataLoader(dataset, batch_sampler=keys, num_workers=cfg.num_workers,
+                      collate_fn=collate_fn, pin_memory=torch.device(cfg.device).type == "cuda",
+                      generator=torch.Generator().manual_seed(cfg.seed + epoch))  # fmt: skip
+
+
+@torch.no_grad()
+def evaluate_rows(task: Task, model: nn.Module, dataset: RowsDataset, cfg: TrainConfig) -> dict:
+    """Mean loss and accuracy of ``task`` over ``dataset`` (centred crops of ``clip_seconds``,
+    no augmentation, eval mode: nothing random is drawn, so evaluating during a run does not
+    change what its training sees). The model must be on ``cfg.device`` already."""
+    device = torch.device(cfg.device)
+    use_amp = cfg.amp and device.type == "cuda"
+    model.eval()
+    keys = epoch_batches(len(dataset), cfg.batch_size, seed=cfg.seed, epoch=0, shuffle=False,
+                         drop_last=False, groups=dataset.groups)  # fmt: skip
+    sr = model.config.sample_rate
+    centred = BatchCollate(round(cfg.clip_seconds * sr), task.audio, "center")
+    ctx = Context(cfg, sr, None)
+    window = Window()
+    tick = time.perf_counter()
+    for batch in batch_loader(dataset, keys, centred, cfg, 0):
+        batch = to_device(batch, device)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            loss, correct = task.step(model, batch, ctx)
+        n = len(batch[task.audio[0]])
+        now = time.perf_counter()
+        window.add(loss, correct, n, now - tick)
+        tick = now
+    record = window.record(0, 0, "eval", cfg.lr)
+    return {k: record[k] for k in ("loss", "accuracy", "examples", "examples_per_s")}
+
+
+class Window:
+    """Running sums over the steps since the last log record (synchronised only when read)."""
+
+    def __init__(self) -> None:
+        self.loss, self.correct, self.counted = 0.0, 0.0, 0
+        self.n, self.batches, self.seconds = 0, 0, 0.0
+
+    def add(self, loss: Tensor, correct: Tensor, n: int, seconds: float) -> None:
+        self.loss = self.loss + loss.float() * n
+        self.correct = self.correct + correct.float().sum()
+        self.counted += correct.numel()
+        self.n, self.batches, self.seconds = self.n + n, self.batches + 1, self.seconds + seconds
+
+    def record(self, step: int, epoch: int, split: str, lr: float) -> dict[str, Any]:
+        n = max(self.n, 1)
+        acc = float(self.correct) / self.counted if self.counted else None
+        return {"step": step, "epoch": epoch, "split": split, "loss": float(self.loss) / n,
+                "accuracy": acc, "lr": lr, "examples": self.n,
+                "examples_per_s": self.n / self.seconds if self.seconds else None}  # fmt: skip
+
+
+class MetricsLog:
+    """``metrics.jsonl``: appended one record a line, flushed at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def last(self, split: str) -> dict[str, Any] | None:
+        return next((r for r in reversed(self.records()) if r["split"] == split), None)
+
+    def truncate(self, step: int) -> None:
+        """Keep the records up to ``step`` (those a resumed run will not write again)."""
+        kept = [r for r in self.records() if r["step"] <= step]
+        text = "".join(json.dumps(r) + "\n" for r in kept)
+        fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=self.path.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.path)
+
+
+def plot_metrics(metrics: Path, png: Path, title: str = "") -> Path:
+    """Loss and accuracy against step, train and eval, from ``metrics.jsonl`` into ``png``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    records = MetricsLog(metrics).records()
+    fig = Figure(figsize=(9, 3.5))
+    FigureCanvasAgg(fig)
+    for k, key in enumerate(("loss", "accuracy")):
+        ax = fig.add_subplot(1, 2, k + 1)
+        for split, style in (("train", "-"), ("eval", "o-")):
+            pts = [(r["step"], r[key]) for r in records if r["split"] == split and r[key] is not None]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, label=split, markersize=3)
+        ax.set_xlabel("step")
+        ax.set_ylabel(key)
+        ax.legend(loc="best")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    tmp = png.with_name(f".{png.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=100)
+    os.replace(tmp, png)
+    return png
+
+
+# -- checkpoint state ------------------------------------------------------------------------
+
+
+def rng_state(gen: torch.Generator, cuda: bool) -> dict[str, Any]:
+    """Every RNG state as tensors and plain values (loadable with ``weights_only=True``)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, words, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if cuda else [],
+        "augment": gen.get_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+                  "has_gauss": has_gauss, "cached_gaussian": cached},  # fmt: skip
+        "python": {"version": version, "words": list(words), "gauss_next": gauss_next},
+    }
+
+
+def set_rng_state(state: dict[str, Any], gen: torch.Generator, cuda: bool) -> None:
+    """Put back what :func:`rng_state` saved: a resumed run continues every stream exactly,
+    including numpy's and Python's global ones (pamflow draws from neither, but libraries a
+    task calls might)."""
+    torch.set_rng_state(state["torch"])
+    if cuda and state["cuda"]:
+        torch.cuda.set_rng_state_all(state["cuda"])
+    gen.set_state(state["augment"])
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["words"]), p["gauss_next"]))
+
+
+def restore(path, task, cfg, model, opt, scaler, gen) -> tuple[int, int, int]:  # noqa: ANN001
+    """Load the state of a checkpoint into the run; return ``(step, epoch, batch_in_epoch)``."""
+    ckpt = load_checkpoint(path)
+    extra = ckpt.get("extra", {})
+    if extra.get("task") != task.name:
+        raise ValueError(f"{path}: a {extra.get('task')!r} checkpoint, cannot resume {task.name!r}")
+    saved, now = extra["train_config"], cfg.to_dict()
+    changed = sorted(k for k in set(saved) | set(now)
+                     if saved.get(k) != now.get(k) and k not in RESUMABLE_CHANGES)  # fmt: skip
+    if changed:
+        diff = {k: (saved.get(k), now.get(k)) for k in changed}
+        raise ValueError(
+            f"{path}: cannot resume with a different config: {diff} (checkpoint, now); "
+            f"only {sorted(RESUMABLE_CHANGES)} may change"
+        )
+    model.load_state_dict(ckpt["state_dict"])
+    opt.load_state_dict(extra["optimizer"])
+    if scaler.is_enabled() and extra["scaler"]:
+        scaler.load_state_dict(extra["scaler"])
+    set_rng_state(extra["rng"], gen, torch.device(cfg.device).type == "cuda")
+    return int(extra["step"]), int(extra["epoch"]), int(extra["batch_in_epoch"])
+
+
+def load_init(path: str | os.PathLike, model_name: str, config: Any) -> dict[str, Tensor]:
+    """The state dict of checkpoint ``path`` (a previous stage or a pre-trained model),
+    checked to be a ``model_name`` model with the same config as ``config``."""
+    ckpt = load_checkpoint(path)
+    if ckpt["model"] != model_name:
+        raise ValueError(f"{path}: a {ckpt['model']!r} checkpoint, expected a {model_name!r} one")
+    want = config_to_dict(config)
+    diff = {k: (ckpt["config"].get(k), v) for k, v in want.items() if ckpt["config"].get(k) != v}
+    if diff:
+        raise ValueError(
+            f"{path}: its model config differs from this run's: {diff} (checkpoint, now)"
+        )
+    return ckpt["state_dict"]

@@ -1,0 +1,479 @@
+"""`pamflow inspect DATASET --report report.html`: one self-contained HTML page.
+
+The page has no external resources (a Content-Security-Policy forbids any): charts are
+inline SVG made with matplotlib (no pyplot, so no global backend state), spectrograms are
+base64 JPEG (a sixth of the size of PNG for these noisy images), and the players hold
+base64 16-bit PCM WAV (``data:audio/wav;base64,...``), the format every browser plays.
+It shows:
+
+- a header: recipe, path, rows, shards, size, sample rate, created_at, pamflow version,
+  checksum status (from :func:`pamflow.inspect.describe`'s ``problems``);
+- the spec and the recipe summary as tables;
+- a bar chart per categorical column of ``info["counts"]`` (label balance...);
+- a histogram per numeric column of ``info["histograms"]`` (strength, SNR, bitrate...);
+- ``examples`` rows picked with ``numpy.random.default_rng(seed)``, spread evenly over the
+  values of the first label-like column present (``label``, ``pair_kind``...): each with
+  its metadata, its ``params`` and, per audio column, a player (the first ``max_seconds``
+  of the clip, samples clipped to [-1, 1]) and a spectrogram (shared dB scale per row, so
+  the clips of one row compare directly).
+
+An inline script writes ``data-duration`` (seconds, as the browser decoded it) and
+``data-ready="1"`` on each ``<audio>`` once its metadata loads, or ``data-error`` if it
+cannot, so a headless browser can check that the players are real.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from scipy import signal
+
+import pamflow
+from pamflow import storage
+from pamflow.storage._fs import atomic_write_bytes, resolve
+
+#: columns whose values the examples are spread over (the first one present is used)
+LABEL_COLUMNS = ("label", "pair_kind", "preference", "domain", "codec")
+#: axis titles of the histogram columns of :data:`pamflow.inspect.HISTOGRAM_COLUMNS`
+AXIS_TITLES = {
+    "strength": "strength ρ (0 mildest … 100 strongest)",
+    "strength_a": "strength ρ of A",
+    "strength_b": "strength ρ of B",
+    "a_snr": "SNR of A (dB)",
+    "b_snr": "SNR of B (dB)",
+    "a_sisdr": "SI-SDR of A (dB)",
+    "b_sisdr": "SI-SDR of B (dB)",
+    "bitrate_kbps": "bitrate (kb/s)",
+    "distance": "perceptual distance (dB)",
+}
+_SVG_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+_SVG_XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
+MAX_BARS = 30  # categories shown per bar chart (the most frequent)
+SPECTROGRAM_RANGE_DB = 80.0
+
+_CSP = (
+    "default-src 'none'; img-src data:; media-src data:; "
+    "style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+)
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.5em;margin:.2em 0} h2{border-bottom:1px solid #ccc;margin-top:1.6em}
+table{border-collapse:collapse;margin:.4em 0} td,th{padding:2px 10px;border-bottom:1px solid #eee;
+text-align:left;vertical-align:top} th{font-weight:600;color:#555;white-space:nowrap}
+.ok{color:#17702b;font-weight:600} .bad{color:#b00020;font-weight:600}
+.plots{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start} figure{margin:0}
+figure.plot{border:1px solid #ddd;padding:6px;background:#fff} figure.plot svg{display:block}
+figcaption{font-size:12px;color:#555}
+article.example{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:12px 0}
+article.example h3{margin:.2em 0;font-size:1.05em;font-family:monospace}
+.players{display:flex;flex-wrap:wrap;gap:16px} .player audio{width:320px;display:block}
+.player img{width:320px;height:100px;display:block;margin-top:4px;image-rendering:auto}
+dl.meta{display:flex;flex-wrap:wrap;gap:4px 18px;margin:.3em 0 .6em}
+dl.meta div{display:flex;gap:6px} dl.meta dt{font-weight:600;color:#555} dl.meta dd{margin:0}
+pre{white-space:pre-wrap;font-size:12px;background:#f6f6f6;padding:6px;max-height:16em;
+overflow:auto}
+"""
+_SCRIPT = """
+(function () {
+  function mark(a) {
+    var d = a.duration;
+    if (isFinite(d) && d > 0) {
+      a.setAttribute("data-duration", d.toFixed(4));
+      a.setAttribute("data-ready", "1");
+    }
+  }
+  document.querySelectorAll("audio").forEach(function (a) {
+    a.addEventListener("loadedmetadata", function () { mark(a); });
+    a.addEventListener("error", function () {
+      a.setAttribute("data-error", String(a.error ? a.error.code : "unknown"));
+    });
+    if (a.readyState >= 1) { mark(a); }
+  });
+})();
+"""
+
+
+def write_report(
+    path: str,
+    out_html: str,
+    info: Mapping[str, Any],
+    *,
+    examples: int = 6,
+    seed: int = 0,
+    max_seconds: float = 5.0,
+) -> None:
+    """Write the report of the dataset at ``path`` to ``out_html`` (local path or fsspec
+    URL), atomically (temporary name, then rename). ``info`` is what
+    :func:`pamflow.inspect.describe` returns; missing keys are read from the dataset."""
+    page = render_report(path, info, examples=examples, seed=seed, max_seconds=max_seconds)
+    fs, out = resolve(out_html)
+    parent = out.rpartition("/")[0]
+    if parent and not fs.exists(parent):
+        raise FileNotFoundError(
+            f"{out_html}: cannot write the report: folder {parent} does not exist"
+        )
+    atomic_write_bytes(fs, out, page.encode("utf-8"))
+
+
+def render_report(
+    path: str,
+    info: Mapping[str, Any],
+    *,
+    examples: int = 6,
+    seed: int = 0,
+    max_seconds: float = 5.0,
+) -> str:
+    """The report page as a string (see the module docstring for what it holds)."""
+    if examples < 0:
+        raise ValueError(f"examples must be >= 0, got {examples}")
+    if not max_seconds > 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
+    ds = storage.Dataset.open(path)
+    summary = dict(info.get("summary") or {})
+    title = f"pamflow report: {ds.recipe} dataset {path}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        _header(path, ds, info),
+        _section("spec", "Spec", _kv_table(info.get("spec", ds.spec) or {})),
+    ]
+    rest = {k: v for k, v in summary.items() if k not in ("recipe", "path", "rows", "shards")}
+    if rest:
+        parts.append(_section("summary", "Summary", _kv_table(rest)))
+    counts = info.get("counts") or {}
+    if counts:
+        figs = [
+            _figure(_bar_svg(col, c), f"{col}: {len(c)} value(s)", col) for col, c in counts.items()
+        ]
+        parts.append(
+            _section("balance", "Label balance", f'<div class="plots">{"".join(figs)}</div>')
+        )
+    hists = info.get("histograms") or {}
+    if hists:
+        figs = [_figure(_hist_svg(col, v), _hist_caption(v), col) for col, v in hists.items()]
+        parts.append(
+            _section("distributions", "Distributions", f'<div class="plots">{"".join(figs)}</div>')
+        )
+    parts.append(_section("examples", "Examples", _examples(ds, examples, seed, max_seconds)))
+    parts.append(
+        f"<footer><p>Written by pamflow {_e(pamflow.__version__)}; examples picked with "
+        f"seed {int(seed)}; players hold at most {max_seconds:g} s.</p></footer>"
+    )
+    parts.append(f"<script>{_SCRIPT}</script></body></html>\n")
+    return "\n".join(parts)
+
+
+def pick_examples(
+    labels: Sequence[Any] | None, num_rows: int, k: int, rng: np.random.Generator
+) -> list[int]:
+    """``k`` distinct row indices (sorted). With ``labels`` (one per row), rows are drawn
+    round-robin from each label value in turn (values in random order), so every value
+    gets ``k // n_values`` rows or more when it has them; without, uniformly at random."""
+    k = min(k, num_rows)
+    if k <= 0:
+        return []
+    if labels is None:
+        return sorted(int(i) for i in rng.choice(num_rows, size=k, replace=False))
+    groups: dict[str, list[int]] = {}
+    for i, v in enumerate(labels):
+        groups.setdefault(_fmt(v), []).append(i)
+    names = sorted(groups)
+    queues = [list(rng.permutation(groups[names[g]])) for g in rng.permutation(len(names))]
+    picked: list[int] = []
+    while len(picked) < k:
+        for q in queues:
+            if q and len(picked) < k:
+                picked.append(int(q.pop()))
+    return sorted(picked)
+
+
+# -- sections ------------------------------------------------------------------------------
+def _header(path: str, ds: storage.Dataset, info: Mapping[str, Any]) -> str:
+    m = ds.info
+    size = info.get("bytes", sum(s.bytes for s in ds.shards))
+    sr = info.get("sample_rate", ds.sample_rate)
+    audio_cols = info.get("audio_columns", list(ds.audio_columns))
+    problems = info.get("problems")
+    if problems is None:
+        check = '<span class="bad">not verified</span> (inspect ran with --no-verify)'
+    elif not problems:
+        check = f'<span class="ok">all {len(ds.shards)} shard checksums verified</span>'
+    else:
+        items = "".join(f"<li>{_e(p)}</li>" for p in problems)
+        check = f'<span class="bad">{len(problems)} problem(s)</span><ul>{items}</ul>'
+    rows = [
+        ("recipe", _e(ds.recipe)),
+        ("path", _e(path)),
+        ("rows", _e(ds.num_rows)),
+        ("shards", _e(len(ds.shards))),
+        ("size", _e(f"{size / 1e6:.2f} MB ({size} bytes)")),
+        ("sample rate", _e(f"{sr} Hz")),
+        ("audio format", _e(_fmt(m.get("audio_format")))),
+        ("audio columns", _e(", ".join(audio_cols))),
+        ("seed", _e(m.get("seed"))),
+        ("created at", _e(m.get("created_at"))),
+        ("pamflow version", _e(m.get("pamflow_version"))),
+        ("schema version", _e(m.get("schema_version"))),
+    ]
+    if m.get("derived_from"):
+        rows.append(("derived from", _e(_fmt(m["derived_from"]))))
+    rows.append(("checksums", check))
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return (
+        f"<header><h1>{_e(ds.recipe)} dataset</h1>"
+        f'<table class="kv" id="header">{body}</table></header>'
+    )
+
+
+def _examples(ds: storage.Dataset, k: int, seed: int, max_seconds: float) -> str:
+    names = ds.schema.names
+    label_col = next((c for c in LABEL_COLUMNS if c in names), None)
+    labels = ds.to_table([label_col]).column(label_col).to_pylist() if label_col else None
+    picked = pick_examples(labels, ds.num_rows, k, np.random.default_rng(seed))
+    if not picked:
+        return "<p>No examples (the dataset is empty or examples=0).</p>"
+    spread = f" spread over the values of <code>{_e(label_col)}</code>" if label_col else ""
+    intro = (
+        f"<p>{len(picked)} of {ds.num_rows} rows, picked at random (seed {int(seed)}){spread}. "
+        f"Spectrograms of one row share a dB scale ({SPECTROGRAM_RANGE_DB:g} dB range).</p>"
+    )
+    return intro + "".join(_example(ds, i, max_seconds) for i in picked)
+
+
+def _example(ds: storage.Dataset, i: int, max_seconds: float) -> str:
+    row = ds.row(i)
+    audio_cols = [c for c in ds.audio_columns if c in row]
+    meta = {c: v for c, v in row.items() if c not in audio_cols and c != "params"}
+    clips = {}
+    for c in audio_cols:
+        if row[c] is None:
+            clips[c] = None
+            continue
+        x, sr = ds.decode_audio(row[c])
+        shown = x[: int(round(max_seconds * sr))]
+        clips[c] = (x, shown, sr, _spectrogram_db(shown, sr) if shown.shape[0] >= 16 else None)
+    peaks = [float(clip[3].max()) for clip in clips.values() if clip and clip[3] is not None]
+    vmax = max(peaks, default=0.0)
+    players = []
+    for col, clip in clips.items():
+        if clip is None:
+            players.append(
+                f'<figure class="player"><figcaption>{_e(col)}: no audio</figcaption></figure>'
+            )
+        else:
+            players.append(_player(col, *clip, vmax))
+    params = row.get("params")
+    details = ""
+    if params is not None:
+        text = (
+            json.dumps(params, indent=1, sort_keys=True) if not isinstance(params, str) else params
+        )
+        details = (
+            f"<details><summary>params</summary><pre>{_e(_clip_text(text, 4000))}</pre></details>"
+        )
+    eid = row.get("example_id", f"row {i}")
+    return (
+        f'<article class="example" data-index="{i}"><h3>{_e(eid)}</h3>'
+        f'{_meta_list(meta)}<div class="players">{"".join(players)}</div>'
+        f"{details}</article>"
+    )
+
+
+def _player(
+    col: str, x: np.ndarray, shown: np.ndarray, sr: int, db: np.ndarray | None, vmax: float
+) -> str:
+    total = x.shape[0] / sr
+    peak = float(np.max(np.abs(shown))) if shown.size else 0.0
+    rms = float(np.sqrt(np.mean(np.square(shown, dtype=np.float64)))) if shown.size else 0.0
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(shown, -1.0, 1.0), sr, format="WAV", subtype="PCM_16")
+    wav = base64.b64encode(buf.getvalue()).decode("ascii")
+    note = (
+        f"{total:.2f} s"
+        if shown.shape[0] == x.shape[0]
+        else f"first {shown.shape[0] / sr:.2f} of {total:.2f} s"
+    )
+    note += f", peak {_dbfs(peak)}, RMS {_dbfs(rms)}" + (
+        ", clipped for playback" if peak > 1 else ""
+    )
+    img = ""
+    if db is not None:
+        jpeg = _spectrogram_jpeg(db, vmax)
+        img = (
+            f'<img class="spectrogram" alt="{_e(f"spectrogram of {col}")}" '
+            f'src="data:image/jpeg;base64,{jpeg}">'
+        )
+    return (
+        f'<figure class="player" data-column="{_e(col)}"><figcaption><b>{_e(col)}</b> '
+        f"({_e(note)})</figcaption>"
+        f'<audio controls preload="metadata" data-expected-duration="{shown.shape[0] / sr:.4f}" '
+        f'src="data:audio/wav;base64,{wav}"></audio>{img}</figure>'
+    )
+
+
+# -- plots ---------------------------------------------------------------------------------
+def _figure(svg: str, caption: str, col: str) -> str:
+    cap = f"<figcaption>{_e(caption)}</figcaption>"
+    return f'<figure class="plot" data-column="{_e(col)}">{svg}{cap}</figure>'
+
+
+def _bar_svg(col: str, counts: Mapping[str, int]) -> str:
+    from matplotlib.figure import Figure
+
+    items = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))[:MAX_BARS]
+    names = [_mpl(_clip_text(str(k), 32)) for k, _ in items][::-1]
+    values = [int(v) for _, v in items][::-1]
+    total = max(sum(int(v) for v in counts.values()), 1)
+    fig = Figure(figsize=(5.0, 0.9 + 0.28 * len(items)))
+    ax = fig.add_subplot()
+    bars = ax.barh(range(len(values)), values, color="#4c72b0")
+    ax.set_yticks(range(len(values)), names)
+    ax.bar_label(bars, [f"{v} ({100 * v / total:.0f}%)" for v in values], padding=3, fontsize=8)
+    ax.set_xlim(0, max(values, default=1) * 1.3 or 1)
+    more = f" (top {MAX_BARS} of {len(counts)})" if len(counts) > MAX_BARS else ""
+    ax.set_title(_mpl(f"{col}{more}"), fontsize=10)
+    ax.set_xlabel("rows")
+    return _svg(fig)
+
+
+def _hist_svg(col: str, values: Sequence[Any]) -> str:
+    from matplotlib.figure import Figure
+
+    v = _finite(values)
+    fig = Figure(figsize=(5.0, 2.6))
+    ax = fig.add_subplot()
+    if v.size:
+        bins = int(np.clip(np.ceil(np.sqrt(v.size)) + 1, 5, 40))
+        ax.hist(v, bins=bins, color="#55a868", edgecolor="white")
+    else:
+        ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(_mpl(col), fontsize=10)
+    ax.set_xlabel(_mpl(AXIS_TITLES.get(col, col)))
+    ax.set_ylabel("rows")
+    return _svg(fig)
+
+
+def _hist_caption(values: Sequence[Any]) -> str:
+    v = _finite(values)
+    missing = len(values) - v.size
+    if not v.size:
+        return f"no finite values ({missing} null or non-finite)"
+    text = (
+        f"n={v.size}, min {v.min():.4g}, median {np.median(v):.4g}, "
+        f"mean {v.mean():.4g}, max {v.max():.4g}"
+    )
+    return text + (f"; {missing} null or non-finite" if missing else "")
+
+
+def _svg(fig: Any) -> str:
+    """The figure as an inline ``<svg>`` element: text kept as (escaped) text, fixed ids,
+    no date, so the same data gives the same bytes."""
+    import matplotlib
+
+    fig.tight_layout()
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pamflow"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    head, _, body = _SVG_METADATA.sub("", text[text.index("<svg") :]).partition(">")
+    return _SVG_XMLNS.sub("", head) + ">" + body  # HTML needs no namespaces: no URLs in the page
+
+
+def _spectrogram_db(x: np.ndarray, sr: int) -> np.ndarray:
+    """Power spectrogram in dB (re full scale): Hann windows of ~32 ms, 75 % overlap."""
+    nper = int(min(2 ** round(np.log2(0.032 * sr)), max(x.shape[0], 16)))
+    _, _, s = signal.spectrogram(
+        np.asarray(x, dtype=np.float64),
+        fs=sr,
+        window="hann",
+        nperseg=nper,
+        noverlap=nper * 3 // 4,
+        scaling="spectrum",
+    )
+    return 10.0 * np.log10(s + 1e-12)
+
+
+def _spectrogram_jpeg(db: np.ndarray, vmax: float) -> str:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.2, 1.0), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(
+        db,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        interpolation="nearest",
+        vmin=vmax - SPECTROGRAM_RANGE_DB,
+        vmax=vmax,
+    )
+    ax.set_axis_off()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg", dpi=100, pil_kwargs={"quality": 75})
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# -- text ----------------------------------------------------------------------------------
+def _section(ident: str, title: str, body: str) -> str:
+    return f'<section id="{ident}"><h2>{_e(title)}</h2>{body}</section>'
+
+
+def _kv_table(data: Mapping[str, Any]) -> str:
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in data.items())
+    return f'<table class="kv">{rows}</table>'
+
+
+def _meta_list(data: Mapping[str, Any]) -> str:
+    items = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(_fmt(v))}</dd></div>" for k, v in data.items())
+    return f'<dl class="meta">{items}</dl>'
+
+
+def _fmt(v: Any) -> str:
+    """A value as short text: floats with 4 significant digits, lists joined, dicts as JSON."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool | str):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list | tuple):
+        return ", ".join(_fmt(x) for x in v)
+    if isinstance(v, dict):
+        return _clip_text(json.dumps(v, sort_keys=True, default=str), 600)
+    return str(v)
+
+
+def _e(v: Any) -> str:
+    return html.escape(str(v), quote=True)
+
+
+def _mpl(s: str) -> str:
+    """Text for matplotlib, shown literally (a ``$`` would start mathtext)."""
+    return s.replace("$", r"\$")
+
+
+def _clip_text(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _finite(values: Sequence[Any]) -> np.ndarray:
+    v = np.asarray([x for x in values if isinstance(x, int | float)], dtype=float)
+    return v[np.isfinite(v)]
+
+
+def _dbfs(a: float) -> str:
+    return f"{20 * np.log10(a):.1f} dBFS" if a > 0 else "silent"
+
+
+__all__ = ["AXIS_TITLES", "LABEL_COLUMNS", "pick_examples", "render_report", "write_report"]

@@ -50,8 +50,7 @@ def audiomentations_factory(noise_dir: str, rir_dir: str) -> dict[str, Callable[
         "reverb_rt60": lambda r: am.ApplyImpulseResponse(ir_path=rir_dir, p=1.0),
         "mp3": lambda r: am.Mp3Compression(
             min_bitrate=_legal_bitrate(r), max_bitrate=_legal_bitrate(r), backend="fast-mp3-augment", p=1.0),
-        "mulaw": lambda r: am.BitCrush(min_bit_depth=max(1, int(perturbations.get("mulaw").value(r))),
-                                       max_bit_depth=max(1, int(perturbations.get("mulaw").value(r))), p=1.0),
+        "mulaw": lambda r: am.BitCrush(min_bit_depth=_bits(r), max_bit_depth=_bits(r), p=1.0),
         "eq": lambda r: am.SevenBandParametricEQ(min_gain_db=-12 * r / 100, max_gain_db=12 * r / 100, p=1.0),
         "dropouts": lambda r: am.TimeMask(min_band_part=0.0001, max_band_part=max(0.0001, 0.2 * r / 100), p=1.0),
         "clipping": lambda r: am.ClippingDistortion(min_percentile_threshold=0,
@@ -60,6 +59,11 @@ def audiomentations_factory(noise_dir: str, rir_dir: str) -> dict[str, Callable[
         "gain": lambda r: am.Gain(min_gain_db=-20 * r / 100, max_gain_db=-20 * r / 100, p=1.0),
         "delay": lambda r: am.Shift(min_shift=0.0, max_shift=0.25 * r / 100 / 2.5 + 1e-6, p=1.0),
     }
+
+
+def _bits(rho: float) -> int:
+    """μ-law bits at ``rho`` as a BitCrush depth (which allows 1..32 bits)."""
+    return int(np.clip(perturbations.get("mulaw").value(rho), 1, 32))
 
 
 def _legal_bitrate(rho: float) -> int:

@@ -89,7 +89,8 @@ def train_dpam(
     torch.manual_seed(cfg.seed)
     model = DPAM(cfg.model)
     if cfg.init:
-        model.load_features(load_init(cfg.init, "dpam", cfg.model))
+        state = load_init(cfg.init, "dpam", cfg.model)
+        model.load_features({k: v for k, v in state.items() if k.startswith("features.")})
     if cfg.variant == "lin":
         if not cfg.init:
             warnings.warn(

@@ -16,8 +16,14 @@ from pamflow.storage import Dataset
 from pamflow.testing import row_digests
 
 SR = 16000
-BASE = {"seed": 5, "clip_seconds": 1.0, "num_examples": 10, "shard_size": 4,
-        "source_kinds": ["music", "speech"], "bitrates": [16, 64]}
+BASE = {
+    "seed": 5,
+    "clip_seconds": 1.0,
+    "num_examples": 10,
+    "shard_size": 4,
+    "source_kinds": ["music", "speech"],
+    "bitrates": [16, 64],
+}
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +108,17 @@ def test_batched_coding_equals_replay_alone(demo_sources):
 
 def test_context_makes_coding_differ_from_a_cold_start(demo_sources):
     recipe = get_recipe("codec")
-    with_ctx = next(recipe.generate(recipe.parse({**BASE, "source_kinds": ["music"]}),
-                                    demo_sources, 0, 1))
-    cold = next(recipe.generate(recipe.parse({**BASE, "source_kinds": ["music"],
-                                              "context_seconds": 0.0}), demo_sources, 0, 1))
+    with_ctx = next(
+        recipe.generate(recipe.parse({**BASE, "source_kinds": ["music"]}), demo_sources, 0, 1)
+    )
+    cold = next(
+        recipe.generate(
+            recipe.parse({**BASE, "source_kinds": ["music"], "context_seconds": 0.0}),
+            demo_sources,
+            0,
+            1,
+        )
+    )
     np.testing.assert_array_equal(with_ctx["lossless"], cold["lossless"])
     assert with_ctx["params"]["context_before_s"] > 0 and cold["params"]["context_before_s"] == 0
     assert not np.array_equal(with_ctx["coded"], cold["coded"])
@@ -123,7 +136,7 @@ def test_patches_have_the_papers_sizes(demo_sources, patch, samples):
         assert _lag(row["lossless"], row["coded"]) == 0
         audio = demo_sources.load(row["source_id"], SR)
         ref = audio[start : start + samples] * np.float32(row["params"]["gain"])
-        np.testing.assert_allclose(row["lossless"], ref[: samples], atol=1e-6)
+        np.testing.assert_allclose(row["lossless"], ref[:samples], atol=1e-6)
 
 
 def test_patch_conflicts_with_another_clip_length():
@@ -132,12 +145,15 @@ def test_patch_conflicts_with_another_clip_length():
     assert get_recipe("codec").parse({"patch": "time", "clip_seconds": 1.024}).row_samples == 16384
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"bitrates": [17]}, "bitrates"),
-    ({"bitrates": []}, "bitrates"),
-    ({"source_kinds": ["noise"]}, "source_kinds"),
-    ({"patch": "mdct"}, "patch"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"bitrates": [17]}, "bitrates"),
+        ({"bitrates": []}, "bitrates"),
+        ({"source_kinds": ["noise"]}, "source_kinds"),
+        ({"patch": "mdct"}, "patch"),
+    ],
+)
 def test_bad_specs_name_the_field(bad, field):
     with pytest.raises(SpecError, match=field):
         get_recipe("codec").parse({**BASE, **bad})

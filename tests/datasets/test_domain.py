@@ -43,8 +43,12 @@ def test_domains_alternate_and_levels_match(built):
         assert r["source_id"].startswith(f"instrument/{r['domain']}")
         assert np.abs(audio).max() <= 10 ** (-1 / 20) + 1e-6
     # the gain really varied: the recordings are not all at one level
-    gains = [json.loads(r["params"])["gain_db"] if isinstance(r["params"], str)
-             else r["params"]["gain_db"] for r in rows]
+    gains = [
+        json.loads(r["params"])["gain_db"]
+        if isinstance(r["params"], str)
+        else r["params"]["gain_db"]
+        for r in rows
+    ]
     assert max(gains) - min(gains) > 0.3
 
 
@@ -67,8 +71,15 @@ def _corpus(tmp_path, recordings: dict[str, np.ndarray]) -> Sources:
     for label, audio in recordings.items():
         path = tmp_path / f"{label}.wav"
         sf.write(path, audio, SR, subtype="FLOAT")
-        rows.append({"id": f"instrument/{label}.wav", "path": str(path), "kind": "instrument",
-                     "label": label, "duration_s": audio.size / SR})
+        rows.append(
+            {
+                "id": f"instrument/{label}.wav",
+                "path": str(path),
+                "kind": "instrument",
+                "label": label,
+                "duration_s": audio.size / SR,
+            }
+        )
     return Sources(rows)
 
 
@@ -89,8 +100,9 @@ def test_quiet_clips_are_redrawn(tmp_path):
 
 
 def test_all_silent_domain_stops_with_its_name(tmp_path):
-    sources = _corpus(tmp_path, {"a": sine(440.0, 4.0, SR, 0.1),
-                                 "mute": np.full(4 * SR, 1e-6, np.float32)})
+    sources = _corpus(
+        tmp_path, {"a": sine(440.0, 4.0, SR, 0.1), "mute": np.full(4 * SR, 1e-6, np.float32)}
+    )
     recipe = get_recipe("domain")
     spec = recipe.parse(BASE)
     with pytest.raises(RuntimeError, match="'mute'"):
@@ -119,23 +131,33 @@ def test_labels_select_and_order_the_domains(demo_sources):
     recipe = get_recipe("domain")
     spec = recipe.parse({**BASE, "labels": ["good", "cheap"]})
     assert [r["domain"] for r in recipe.generate(spec, demo_sources, 0, 4)] == [
-        "good", "cheap", "good", "cheap"]
+        "good",
+        "cheap",
+        "good",
+        "cheap",
+    ]
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"labels": ["good"]}, "labels"),
-    ({"labels": ["good", "good"]}, "labels"),
-    ({"target_lufs": 3.0}, "target_lufs"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"labels": ["good"]}, "labels"),
+        ({"labels": ["good", "good"]}, "labels"),
+        ({"target_lufs": 3.0}, "target_lufs"),
+    ],
+)
 def test_bad_specs_name_the_field(bad, field):
     with pytest.raises(SpecError, match=field):
         get_recipe("domain").parse({**BASE, **bad})
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"labels": ["good", "violin"]}, "labels"),
-    ({"kind": "harp"}, "kind"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"labels": ["good", "violin"]}, "labels"),
+        ({"kind": "harp"}, "kind"),
+    ],
+)
 def test_specs_checked_against_the_sources_before_work(tmp_path, demo_corpus, bad, field):
     with pytest.raises(SpecError, match=field):
         build.build_local("domain", {**BASE, **bad}, str(tmp_path / "x"))

@@ -15,8 +15,13 @@ from pamflow.storage import Dataset
 from pamflow.testing import row_digests, speech_like
 
 SR = 16000
-BASE = {"seed": 3, "clip_seconds": 1.0, "num_examples": 12, "shard_size": 5,
-        "reverb_probability": 0.5}
+BASE = {
+    "seed": 3,
+    "clip_seconds": 1.0,
+    "num_examples": 12,
+    "shard_size": 5,
+    "reverb_probability": 0.5,
+}
 
 
 def _rows(path):
@@ -78,8 +83,10 @@ def test_noise_labels_come_from_one_label(demo_sources):
     recipe = get_recipe("nmr")
     spec = recipe.parse({**BASE, "additive_probability": 1.0, "num_examples": 6})
     for row in recipe.generate(spec, demo_sources, 0, 6):
-        labels = {demo_sources.entry(row["params"][s]["degradation"]["params"]["source_id"])["label"]
-                  for s in "ab"}
+        labels = {
+            demo_sources.entry(row["params"][s]["degradation"]["params"]["source_id"])["label"]
+            for s in "ab"
+        }
         assert labels == {row["params"]["noise_label"]}
 
 
@@ -104,9 +111,16 @@ def test_loud_noise_scales_clean_and_noisy_together(demo_sources):
     """At -15 dB SNR white noise overshoots full scale: both sides of the pair are scaled
     by one factor, so the measured SNR is still the drawn one."""
     recipe = get_recipe("nmr")
-    spec = recipe.parse({**BASE, "additive_probability": 1.0, "noise_labels": ["white"],
-                         "snr_db": {"low": -15.0, "high": -15.0}, "reverb_probability": 0.0,
-                         "speech_level_db": {"low": -20.0, "high": -20.0}})
+    spec = recipe.parse(
+        {
+            **BASE,
+            "additive_probability": 1.0,
+            "noise_labels": ["white"],
+            "snr_db": {"low": -15.0, "high": -15.0},
+            "reverb_probability": 0.0,
+            "speech_level_db": {"low": -20.0, "high": -20.0},
+        }
+    )
     row = next(recipe.generate(spec, demo_sources, 0, 1))
     for side in "ab":
         assert row[f"{side}_snr"] == pytest.approx(-15.0, abs=0.01)
@@ -116,8 +130,15 @@ def test_loud_noise_scales_clean_and_noisy_together(demo_sources):
 
 def test_distortion_pairs_hit_their_targets(demo_sources):
     recipe = get_recipe("nmr")
-    spec = recipe.parse({**BASE, "additive_probability": 0.0, "distortions": ["clipping"],
-                         "sisdr_db": {"low": 5.0, "high": 10.0}, "num_examples": 4})
+    spec = recipe.parse(
+        {
+            **BASE,
+            "additive_probability": 0.0,
+            "distortions": ["clipping"],
+            "sisdr_db": {"low": 5.0, "high": 10.0},
+            "num_examples": 4,
+        }
+    )
     for row in recipe.generate(spec, demo_sources, 0, 4):
         assert row["a_kind"] == row["b_kind"] == "clipping"
         for side in "ab":
@@ -131,8 +152,12 @@ def test_search_strength_reaches_or_refuses():
     assert found is not None
     rho, params, value, target = found
     assert abs(value - 5.0) <= nmr.SEARCH_TOL_DB and 0 < rho < 100
-    assert measures.si_sdr(x, nmr.perturbations.get("clipping").apply(
-        x, SR, nmr.perturbations.get("clipping").params_from_dict(params))) == pytest.approx(value)
+    assert measures.si_sdr(
+        x,
+        nmr.perturbations.get("clipping").apply(
+            x, SR, nmr.perturbations.get("clipping").params_from_dict(params)
+        ),
+    ) == pytest.approx(value)
     # clipping cannot reach -10 dB: the span it reports stays above it
     spans = []
     nmr.search_strength(x, SR, "clipping", 7, lambda lo, hi: spans.append((lo, hi)))
@@ -147,8 +172,9 @@ def test_sisdr_meter_matches_measures():
 
 
 def test_delta_bins_and_smoothed_targets():
-    np.testing.assert_array_equal(nmr.delta_bins([0.0, 0.99, 1.0, -3.5, 39.9, 400.0]),
-                                  [0, 0, 1, 3, 39, 39])
+    np.testing.assert_array_equal(
+        nmr.delta_bins([0.0, 0.99, 1.0, -3.5, 39.9, 400.0]), [0, 0, 1, 3, 39, 39]
+    )
     assert nmr.delta_bins(5.0, num_classes=10, delta_max=20.0) == 2
     t = nmr.smoothed_targets([0, 5, 39])
     assert t.shape == (3, 40) and t.dtype == np.float32
@@ -169,17 +195,21 @@ def test_label_helpers_agree_with_the_torch_losses():
     d = np.array([0.0, 0.5, 7.3, 12.0, 39.99, 55.0])
     np.testing.assert_array_equal(nmr.delta_bins(d), losses.delta_bins(torch.tensor(d)).numpy())
     idx = np.arange(40)
-    np.testing.assert_allclose(nmr.smoothed_targets(idx),
-                               losses.smoothed_targets(torch.tensor(idx)).numpy(), atol=1e-7)
+    np.testing.assert_allclose(
+        nmr.smoothed_targets(idx), losses.smoothed_targets(torch.tensor(idx)).numpy(), atol=1e-7
+    )
     np.testing.assert_allclose(nmr.bin_centres(), losses.bin_centres().numpy(), atol=1e-6)
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"distortions": ["reverb_drr"]}, "distortions"),
-    ({"distortions": ["clipping"], "sisdr_db": {"low": -15, "high": -5}}, "sisdr_db"),
-    ({"reverb_drr_db": {"low": -40, "high": 0}}, "reverb_drr_db"),
-    ({"snr_db": {"low": 10, "high": 0}}, "snr_db"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"distortions": ["reverb_drr"]}, "distortions"),
+        ({"distortions": ["clipping"], "sisdr_db": {"low": -15, "high": -5}}, "sisdr_db"),
+        ({"reverb_drr_db": {"low": -40, "high": 0}}, "reverb_drr_db"),
+        ({"snr_db": {"low": 10, "high": 0}}, "snr_db"),
+    ],
+)
 def test_bad_specs_name_the_field(bad, field):
     with pytest.raises(SpecError, match=field):
         get_recipe("nmr").parse({**BASE, **bad})

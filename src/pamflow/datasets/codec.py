@@ -28,9 +28,11 @@ with ``"grid"`` at a random position of the paper's tiling (hop = the patch leng
 **Batching.** :meth:`CodecRecipe.generate` cuts every clip of the rows it is asked for
 (in chunks of :data:`CHUNK_ROWS`), then codes them with one encoder/decoder pair per
 bitrate; this is bit-identical to coding each clip alone (rows do not depend on the shard
-size) and much cheaper. Measured on the 2-core build machine, 40 rows of the default spec
-(2.5 s clips, 3 s coded with context, 16 kb/s): 56 ms per row coded one clip at a time
-(``mp3_roundtrip``) against 17 ms per row batched (``mp3_roundtrip_many``), 3.3x less.
+size) and much cheaper. Measured on a shared 2-core machine (load 3 to 7), coding the 40 rows
+of the default spec (2.5 s clips, 3 s coded with context, 16 kb/s): 56 to 117 ms per row
+one clip at a time (``mp3_roundtrip``: two ffmpeg processes per clip) against 14 to 36 ms
+per row batched (``mp3_roundtrip_many``), 3 to 8 times less (process start-up grows with
+the load). A whole ``build_local`` of those 40 rows ran at 36 to 60 rows/s.
 """
 
 from __future__ import annotations
@@ -61,14 +63,18 @@ PRE_PEAK = 10.0 ** (-1.0 / 20.0)
 
 class CodecSpec(BaseSpec):
     source_kinds: list[Literal["music", "speech"]] = Field(
-        default_factory=lambda: ["music"], description="recording kinds; each row draws one")
-    bitrates: list[int] = Field(default_factory=lambda: [16],
-                                description="MP3 bitrates (kb/s); each row draws one")
+        default_factory=lambda: ["music"], description="recording kinds; each row draws one"
+    )
+    bitrates: list[int] = Field(
+        default_factory=lambda: [16], description="MP3 bitrates (kb/s); each row draws one"
+    )
     patch: Literal["stft", "time"] | None = Field(
-        None, description="null: clips of clip_seconds; stft: 66,048 samples; time: 16,384")
+        None, description="null: clips of clip_seconds; stft: 66,048 samples; time: 16,384"
+    )
     patch_offsets: Literal["random", "grid"] = "random"
-    context_seconds: float = Field(0.25, ge=0, le=10,
-                                   description="recording coded on each side of the clip")
+    context_seconds: float = Field(
+        0.25, ge=0, le=10, description="recording coded on each side of the clip"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -79,8 +85,10 @@ class CodecSpec(BaseSpec):
         sr = int(data.get("sample_rate", 16000))
         given = data.get("clip_seconds")
         if given is not None and int(round(float(given) * sr)) != samples:
-            raise ValueError(f"clip_seconds: patch {data['patch']!r} sets the length to "
-                             f"{samples} samples ({samples / sr} s); leave clip_seconds out")
+            raise ValueError(
+                f"clip_seconds: patch {data['patch']!r} sets the length to "
+                f"{samples} samples ({samples / sr} s); leave clip_seconds out"
+            )
         return {**data, "clip_seconds": samples / sr}
 
     @field_validator("source_kinds")
@@ -140,10 +148,15 @@ class CodecRecipe(Recipe):
         return sources
 
     def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
-        return [("lossless", "audio", False), ("coded", "audio", False),
-                ("codec", "string", False), ("bitrate_kbps", "int64", False),
-                ("source_id", "string", False), ("source_kind", "string", False),
-                ("offset", "float64", False)]
+        return [
+            ("lossless", "audio", False),
+            ("coded", "audio", False),
+            ("codec", "string", False),
+            ("bitrate_kbps", "int64", False),
+            ("source_id", "string", False),
+            ("source_kind", "string", False),
+            ("offset", "float64", False),
+        ]
 
     def draw(self, spec: CodecSpec, sources: Sources, index: int) -> dict[str, Any]:
         """Everything of row ``index`` but its coding: source, offset, bitrate, region."""
@@ -164,12 +177,20 @@ class CodecRecipe(Recipe):
         region, lead = region_for(audio, start, n, int(round(spec.context_seconds * sr)))
         peak = float(np.max(np.abs(region))) if region.size else 0.0
         gain = PRE_PEAK / peak if peak > PRE_PEAK else 1.0
-        return {"seed": seed, "kind": kind, "source_id": source_id, "kbps": kbps,
-                "start": start, "lead": lead, "gain": gain,
-                "region": (region * np.float32(gain)) if gain != 1.0 else region}
+        return {
+            "seed": seed,
+            "kind": kind,
+            "source_id": source_id,
+            "kbps": kbps,
+            "start": start,
+            "lead": lead,
+            "gain": gain,
+            "region": (region * np.float32(gain)) if gain != 1.0 else region,
+        }
 
-    def finish_pair(self, spec: CodecSpec, d: dict[str, Any], coded_region: np.ndarray,
-                    index: int) -> dict[str, Any]:
+    def finish_pair(
+        self, spec: CodecSpec, d: dict[str, Any], coded_region: np.ndarray, index: int
+    ) -> dict[str, Any]:
         sr, n, lead = spec.sample_rate, spec.row_samples, d["lead"]
         lossless, coded = d["region"][lead : lead + n], coded_region[lead : lead + n]
         peak = max(float(np.max(np.abs(lossless))), float(np.max(np.abs(coded))))
@@ -180,18 +201,30 @@ class CodecRecipe(Recipe):
         row = {
             "lossless": np.ascontiguousarray(lossless, dtype=np.float32),
             "coded": np.ascontiguousarray(coded, dtype=np.float32),
-            "codec": "mp3", "bitrate_kbps": int(kbps), "source_id": d["source_id"],
-            "source_kind": d["kind"], "offset": d["start"] / sr, "seed": d["seed"],
-            "params": {"source_id": d["source_id"], "offset_s": d["start"] / sr,
-                       "context_before_s": lead / sr, "region_samples": int(d["region"].size),
-                       "gain": d["gain"], "scale": scale, "bitrate_kbps": int(kbps),
-                       "encode_rate": encode_rate, "patch": spec.patch,
-                       "encoder": encoder_version(ffmpeg.ffmpeg_exe())},
+            "codec": "mp3",
+            "bitrate_kbps": int(kbps),
+            "source_id": d["source_id"],
+            "source_kind": d["kind"],
+            "offset": d["start"] / sr,
+            "seed": d["seed"],
+            "params": {
+                "source_id": d["source_id"],
+                "offset_s": d["start"] / sr,
+                "context_before_s": lead / sr,
+                "region_samples": int(d["region"].size),
+                "gain": d["gain"],
+                "scale": scale,
+                "bitrate_kbps": int(kbps),
+                "encode_rate": encode_rate,
+                "patch": spec.patch,
+                "encoder": encoder_version(ffmpeg.ffmpeg_exe()),
+            },
         }
         return self.finish(spec, index, row)
 
-    def generate(self, spec: BaseSpec, sources: Sources, start: int, stop: int
-                 ) -> Iterator[dict[str, Any]]:
+    def generate(
+        self, spec: BaseSpec, sources: Sources, start: int, stop: int
+    ) -> Iterator[dict[str, Any]]:
         assert isinstance(spec, CodecSpec)
         stop = min(stop, spec.num_examples)
         for lo in range(start, stop, CHUNK_ROWS):
@@ -200,8 +233,9 @@ class CodecRecipe(Recipe):
             coded: dict[int, np.ndarray] = {}
             for kbps in sorted({d["kbps"] for d in drawn}):
                 group = [k for k, d in enumerate(drawn) if d["kbps"] == kbps]
-                outs = ffmpeg.mp3_roundtrip_many([drawn[k]["region"] for k in group],
-                                                 spec.sample_rate, kbps)
+                outs = ffmpeg.mp3_roundtrip_many(
+                    [drawn[k]["region"] for k in group], spec.sample_rate, kbps
+                )
                 coded.update(zip(group, outs, strict=True))
             for k, i in enumerate(idx):
                 yield self.finish_pair(spec, drawn[k], coded[k], i)
@@ -209,14 +243,17 @@ class CodecRecipe(Recipe):
     def summary(self, table: Any) -> dict[str, Any]:
         rates = Counter(table.column("bitrate_kbps").to_pylist())
         kinds = Counter(table.column("source_kind").to_pylist())
-        return {"rows": table.num_rows,
-                "bitrates_kbps": {str(k): v for k, v in sorted(rates.items())},
-                "source_kinds": dict(sorted(kinds.items())),
-                "sources": len(set(table.column("source_id").to_pylist()))}
+        return {
+            "rows": table.num_rows,
+            "bitrates_kbps": {str(k): v for k, v in sorted(rates.items())},
+            "source_kinds": dict(sorted(kinds.items())),
+            "sources": len(set(table.column("source_id").to_pylist())),
+        }
 
 
-def replay(row: dict[str, Any], spec: CodecSpec, sources: Sources | None = None
-           ) -> tuple[np.ndarray, np.ndarray]:
+def replay(
+    row: dict[str, Any], spec: CodecSpec, sources: Sources | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Rebuild ``(lossless, coded)`` of a row from its params, coding its clip alone."""
     srcs = spec.sources() if sources is None else sources
     p = row["params"] if isinstance(row["params"], dict) else json.loads(row["params"])
@@ -226,8 +263,10 @@ def replay(row: dict[str, Any], spec: CodecSpec, sources: Sources | None = None
     audio = srcs.load(p["source_id"], sr)
     region, got = region_for(audio, start, n, int(round(spec.context_seconds * sr)))
     if got != lead or region.size != p["region_samples"]:
-        raise SpecError(f"codec replay: the region of {p['source_id']!r} differs from the "
-                        "recorded one (another spec or recording?)")
+        raise SpecError(
+            f"codec replay: the region of {p['source_id']!r} differs from the "
+            "recorded one (another spec or recording?)"
+        )
     if p["gain"] != 1.0:
         region = region * np.float32(p["gain"])
     coded = ffmpeg.mp3_roundtrip(region, sr, p["bitrate_kbps"])

@@ -50,8 +50,9 @@ class DomainSpec(BaseSpec):
     kind: str = Field("instrument", min_length=1, description="recording kind the clips come from")
     labels: list[str] | None = Field(None, description="the domains; None: every label of kind")
     target_lufs: float = Field(-23.0, ge=-60, le=-5, description="loudness of every clip")
-    min_source_lufs: float = Field(-50.0, ge=-90, le=0,
-                                   description="clips quieter than this are redrawn")
+    min_source_lufs: float = Field(
+        -50.0, ge=-90, le=0, description="clips quieter than this are redrawn"
+    )
     max_peak_db: float = Field(-1.0, ge=-20, le=0, description="peak limit after the gain, dBFS")
 
     @field_validator("labels")
@@ -100,21 +101,30 @@ class DomainRecipe(Recipe):
         spec.check_sources(sources, {spec.kind: "kind"})
         labels = domain_labels(spec, sources)
         if len(labels) < 2:
-            raise SpecError(f"labels: {spec.kind} recordings carry {len(labels)} label(s) "
-                            f"({labels}); a domain dataset needs two or more")
+            raise SpecError(
+                f"labels: {spec.kind} recordings carry {len(labels)} label(s) "
+                f"({labels}); a domain dataset needs two or more"
+            )
         for label in labels:
             if not sources.ids(spec.kind, label):
-                raise SpecError(f"labels: no {spec.kind} recording labelled {label!r} "
-                                f"(labels present: {sources.labels(spec.kind) or 'none'})")
+                raise SpecError(
+                    f"labels: no {spec.kind} recording labelled {label!r} "
+                    f"(labels present: {sources.labels(spec.kind) or 'none'})"
+                )
         return sources
 
     def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
-        return [("audio", "audio", False), ("domain", "string", False),
-                ("source_id", "string", False), ("offset", "float64", False),
-                ("loudness_lufs", "float64", False)]
+        return [
+            ("audio", "audio", False),
+            ("domain", "string", False),
+            ("source_id", "string", False),
+            ("offset", "float64", False),
+            ("loudness_lufs", "float64", False),
+        ]
 
-    def make_example(self, spec: BaseSpec, sources: Sources, index: int,
-                     rng: np.random.Generator) -> dict[str, Any]:
+    def make_example(
+        self, spec: BaseSpec, sources: Sources, index: int, rng: np.random.Generator
+    ) -> dict[str, Any]:
         assert isinstance(spec, DomainSpec)
         sr = spec.sample_rate
         labels = domain_labels(spec, sources)
@@ -137,21 +147,40 @@ class DomainRecipe(Recipe):
         if best is None:
             raise RuntimeError(
                 f"domain: {MAX_TRIES} clips of domain {domain!r} ({spec.kind}) were all quieter "
-                f"than min_source_lufs={spec.min_source_lufs} (example {index})")
+                f"than min_source_lufs={spec.min_source_lufs} (example {index})"
+            )
         peak, source_id, offset, clip, gain, before = best
         gain *= peak_max / peak
         audio = (clip.astype(np.float64) * gain).astype(np.float32)
         return self._row(spec, domain, source_id, offset, audio, gain, before, MAX_TRIES, False)
 
     @staticmethod
-    def _row(spec: DomainSpec, domain: str, source_id: str, offset: float, audio: np.ndarray,
-             gain: float, before: float, tries: int, matched: bool) -> dict[str, Any]:
+    def _row(
+        spec: DomainSpec,
+        domain: str,
+        source_id: str,
+        offset: float,
+        audio: np.ndarray,
+        gain: float,
+        before: float,
+        tries: int,
+        matched: bool,
+    ) -> dict[str, Any]:
         return {
-            "audio": audio, "domain": domain, "source_id": source_id, "offset": offset,
+            "audio": audio,
+            "domain": domain,
+            "source_id": source_id,
+            "offset": offset,
             "loudness_lufs": loudness(audio, spec.sample_rate),
-            "params": {"source_id": source_id, "offset_s": offset, "gain": gain,
-                       "gain_db": 20.0 * float(np.log10(gain)), "source_lufs": before,
-                       "tries": tries, "level_matched": matched},
+            "params": {
+                "source_id": source_id,
+                "offset_s": offset,
+                "gain": gain,
+                "gain_db": 20.0 * float(np.log10(gain)),
+                "source_lufs": before,
+                "tries": tries,
+                "level_matched": matched,
+            },
         }
 
     def summary(self, table: Any) -> dict[str, Any]:

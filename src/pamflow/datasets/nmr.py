@@ -9,17 +9,20 @@ versions (``a``, ``b``). Each pair is, with probability ``additive_probability``
   per pair, each side its own recording and offset) at an SNR drawn uniformly in
   ``snr_db`` (default -15..60 dB). SNR is speech-weighted, as the noise families set it:
   ``pamflow.measures.snr_db(clean, noisy, sample_rate)`` (active frames of the clean).
-- **distortion**: each side draws a target SI-SDR uniformly in ``sisdr_db`` (default
-  -15..+25 dB) and a family of ``distortions`` (clipping, freq_mask, mulaw) that can reach
-  it, in a random order; the family's strength ρ is then bisected on the measured SI-SDR
-  (the family's params for ρ are drawn from one fixed seed, so freq_mask keeps its band
-  position while its width changes). A family whose range (ρ = 0 .. 100) misses the
-  target is skipped; clipping never goes below about -3 dB, freq_mask reaches 25 dB only
-  where the band holds little energy, mulaw covers the whole range. If no family reaches
-  the target, a new target is drawn (so very low targets come mostly from mulaw). The
-  measured SI-SDR lands within 0.1 dB of the target. SNR is undefined here (the residual
+  The SI-SDR of these sides is measured too (over the whole clip, pauses included: about
+  1 dB below the SNR, so -16..59 dB; the paper's -15..25 dB mapping does not hold for clean
+  sources). ``a_kind`` is ``"noise:<label>"``.
+- **distortion**: each side draws a family of ``distortions`` (clipping, freq_mask, mulaw)
+  uniformly, and a seed for its params (freq_mask's band position), measures the SI-SDR
+  its strength spans on this clip (ρ = 100 .. ρ = 0), draws a target uniformly where that
+  span meets ``sisdr_db`` (default -15..+25 dB; another family and seed are drawn when
+  they do not meet), then bisects ρ until the measured SI-SDR is within 0.1 dB of the
+  target (the params for every ρ come from the one seed, so freq_mask keeps its band
+  position while its width grows). The families stay balanced; the SI-SDR is a mixture of
+  uniforms over their reach: clipping about -3..25 dB, freq_mask a window that depends on
+  where the band sits, mulaw the whole range. SNR is undefined here (the residual
   is not independent of the speech): ``a_snr``/``b_snr`` are null, as in the paper, where
-  these rows train only the SI-SDR head.
+  these rows train only the SI-SDR head. ``a_kind`` is the family name.
 
 Before degrading, each clean clip is set to an active speech level drawn in
 ``speech_level_db`` (dBFS, capped so its peak stays below full scale) and, with
@@ -180,18 +183,21 @@ def sisdr_meter(clean: np.ndarray) -> Any:
     return meter
 
 
-def clean_side(clip: np.ndarray, sample_rate: int, side: dict[str, Any],
-               sources: Sources) -> np.ndarray:
+def clean_side(
+    clip: np.ndarray, sample_rate: int, side: dict[str, Any], sources: Sources
+) -> np.ndarray:
     """The clean reference of a side before the common scaling: level gain, then reverb."""
     clean = (np.asarray(clip, np.float64) * side["gain"]).astype(np.float32)
     if side.get("reverb"):
         clean = perturbations.get("reverb_drr").apply(
-            clean, sample_rate, DrrParams(**side["reverb"]), sources)
+            clean, sample_rate, DrrParams(**side["reverb"]), sources
+        )
     return clean
 
 
-def render_side(clip: np.ndarray, sample_rate: int, side: dict[str, Any],
-                sources: Sources) -> tuple[np.ndarray, np.ndarray]:
+def render_side(
+    clip: np.ndarray, sample_rate: int, side: dict[str, Any], sources: Sources
+) -> tuple[np.ndarray, np.ndarray]:
     """``(clean, degraded)`` of one side from its raw clip and params (float32, peak <= 0.99).
 
     Level gain, optional reverb, then the degradation; both scaled by one common factor."""
@@ -207,13 +213,19 @@ def render_side(clip: np.ndarray, sample_rate: int, side: dict[str, Any],
         degraded = fam.apply(clean, sample_rate, fam.params_from_dict(d["params"]), sources)
     peak = max(float(np.max(np.abs(clean))), float(np.max(np.abs(degraded))))
     scale = HEADROOM / peak if peak > HEADROOM else 1.0
-    return ((clean * np.float64(scale)).astype(np.float32),
-            (np.asarray(degraded, np.float64) * scale).astype(np.float32))
+    return (
+        (clean * np.float64(scale)).astype(np.float32),
+        (np.asarray(degraded, np.float64) * scale).astype(np.float32),
+    )
 
 
-def search_strength(clean: np.ndarray, sample_rate: int, family: str, param_seed: int,
-                    pick_target: Callable[[float, float], float | None],
-                    ) -> tuple[float, dict[str, Any], float, float] | None:
+def search_strength(
+    clean: np.ndarray,
+    sample_rate: int,
+    family: str,
+    param_seed: int,
+    pick_target: Callable[[float, float], float | None],
+) -> tuple[float, dict[str, Any], float, float] | None:
     """Find the strength of ``family`` whose output has a chosen SI-SDR.
 
     The SI-SDR is measured at ρ = 100 and ρ = 0 (params drawn from ``param_seed`` at every
@@ -262,8 +274,10 @@ class NmrRecipe(Recipe):
         if spec.additive_probability > 0:
             for label in self._noise_labels(spec, sources):
                 if not sources.ids("noise", label):
-                    raise SpecError(f"noise_labels: no noise recording labelled {label!r} "
-                                    f"(labels present: {sources.labels('noise') or 'none'})")
+                    raise SpecError(
+                        f"noise_labels: no noise recording labelled {label!r} "
+                        f"(labels present: {sources.labels('noise') or 'none'})"
+                    )
         if spec.reverb_probability > 0 and not sources.ids("rir"):
             raise SpecError("reverb_probability: > 0 but the sources hold no RIR (kind 'rir')")
 
@@ -277,15 +291,25 @@ class NmrRecipe(Recipe):
     def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
         cols: list[tuple[str, str, bool]] = [(c, "audio", False) for c in self.audio_columns]
         for side in "ab":
-            cols += [(f"{side}_snr", "float64", True), (f"{side}_sisdr", "float64", False),
-                     (f"{side}_kind", "string", False), (f"{side}_source_id", "string", False),
-                     (f"{side}_offset", "float64", False)]
-        return cols + [("preference", "int64", False), ("sisdr_delta", "float64", False),
-                       ("snr_delta", "float64", True), ("sisdr_bin", "int64", False),
-                       ("snr_bin", "int64", True), ("pair", "string", False)]
+            cols += [
+                (f"{side}_snr", "float64", True),
+                (f"{side}_sisdr", "float64", False),
+                (f"{side}_kind", "string", False),
+                (f"{side}_source_id", "string", False),
+                (f"{side}_offset", "float64", False),
+            ]
+        return cols + [
+            ("preference", "int64", False),
+            ("sisdr_delta", "float64", False),
+            ("snr_delta", "float64", True),
+            ("sisdr_bin", "int64", False),
+            ("snr_bin", "int64", True),
+            ("pair", "string", False),
+        ]
 
-    def make_example(self, spec: BaseSpec, sources: Sources, index: int,
-                     rng: np.random.Generator) -> dict[str, Any]:
+    def make_example(
+        self, spec: BaseSpec, sources: Sources, index: int, rng: np.random.Generator
+    ) -> dict[str, Any]:
         assert isinstance(spec, NmrSpec)
         speech = long_enough(sources, "speech", spec.clip_seconds)
         picks = rng.choice(len(speech), size=2, replace=False)
@@ -304,16 +328,30 @@ class NmrRecipe(Recipe):
             row[f"{name}_kind"] = ("noise:" + label) if additive else side["degradation"]["kind"]
             row[f"{name}_sisdr"] = si_sdr(clean, degraded)
             row[f"{name}_snr"] = snr_db(clean, degraded, spec.sample_rate) if additive else None
-        row.update(pair_labels(row["a_sisdr"], row["b_sisdr"], row["a_snr"], row["b_snr"],
-                               spec.delta_classes, spec.delta_max_db))
+        row.update(
+            pair_labels(
+                row["a_sisdr"],
+                row["b_sisdr"],
+                row["a_snr"],
+                row["b_snr"],
+                spec.delta_classes,
+                spec.delta_max_db,
+            )
+        )
         for key in ("a_sisdr", "b_sisdr", "a_snr", "b_snr"):
             if row[key] is not None and not np.isfinite(row[key]):
                 raise RuntimeError(f"nmr: example {index}: {key} is {row[key]} (params {params})")
         row["params"] = params
         return row
 
-    def _side(self, spec: NmrSpec, sources: Sources, source_id: str, noise_label: str | None,
-              rng: np.random.Generator) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    def _side(
+        self,
+        spec: NmrSpec,
+        sources: Sources,
+        source_id: str,
+        noise_label: str | None,
+        rng: np.random.Generator,
+    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         sr = spec.sample_rate
         for _ in range(_MAX_TRIES):
             clip, offset = cut_clip(sources, source_id, sr, spec.clip_samples, rng)
@@ -324,8 +362,13 @@ class NmrRecipe(Recipe):
             raise RuntimeError(f"nmr: speech recording {source_id!r} gives only silent clips")
         target = float(rng.uniform(spec.speech_level_db.low, spec.speech_level_db.high))
         gain = min(10.0 ** ((target - level) / 20.0), HEADROOM / float(np.max(np.abs(clip))))
-        side: dict[str, Any] = {"source_id": source_id, "offset_s": offset, "level_db": target,
-                                "gain": float(gain), "reverb": None}
+        side: dict[str, Any] = {
+            "source_id": source_id,
+            "offset_s": offset,
+            "level_db": target,
+            "gain": float(gain),
+            "reverb": None,
+        }
         if rng.random() < spec.reverb_probability:
             drr = float(rng.uniform(spec.reverb_drr_db.low, spec.reverb_drr_db.high))
             side["reverb"] = {"drr_db": drr, "rir_id": sources.choose(rng, "rir")}
@@ -333,15 +376,23 @@ class NmrRecipe(Recipe):
             noise_id = sources.choose(rng, "noise", noise_label)
             start = float(rng.random()) * _duration_s(sources, noise_id)
             snr = float(rng.uniform(spec.snr_db.low, spec.snr_db.high))
-            side["degradation"] = {"kind": "noise", "params": {
-                "snr_db": snr, "source_id": noise_id, "offset_s": round(start, 6)}}
+            side["degradation"] = {
+                "kind": "noise",
+                "params": {"snr_db": snr, "source_id": noise_id, "offset_s": round(start, 6)},
+            }
         else:
             side["degradation"] = self._distortion(spec, sources, clip, side, rng)
         clean, degraded = render_side(clip, sr, side, sources)
         return side, clean, degraded
 
-    def _distortion(self, spec: NmrSpec, sources: Sources, clip: np.ndarray,
-                    side: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    def _distortion(
+        self,
+        spec: NmrSpec,
+        sources: Sources,
+        clip: np.ndarray,
+        side: dict[str, Any],
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
         clean = clean_side(clip, spec.sample_rate, side, sources)
         low, high = spec.sisdr_db.low, spec.sisdr_db.high
 
@@ -355,15 +406,32 @@ class NmrRecipe(Recipe):
             found = search_strength(clean, spec.sample_rate, family, seed, pick)
             if found is not None:
                 rho, p, _, target = found
-                return {"kind": family, "params": p, "strength": rho,
-                        "target_sisdr_db": target, "param_seed": seed}
+                return {
+                    "kind": family,
+                    "params": p,
+                    "strength": rho,
+                    "target_sisdr_db": target,
+                    "param_seed": seed,
+                }
         raise RuntimeError(
             f"nmr: none of {spec.distortions} reaches an SI-SDR in {low}..{high} dB on "
-            f"{side['source_id']!r} in {_MAX_TRIES} tries")
+            f"{side['source_id']!r} in {_MAX_TRIES} tries"
+        )
 
     def summary(self, table: Any) -> dict[str, Any]:
-        col = {n: table.column(n).to_pylist() for n in
-               ("pair", "a_kind", "b_kind", "preference", "a_sisdr", "b_sisdr", "a_snr", "b_snr")}
+        col = {
+            n: table.column(n).to_pylist()
+            for n in (
+                "pair",
+                "a_kind",
+                "b_kind",
+                "preference",
+                "a_sisdr",
+                "b_sisdr",
+                "a_snr",
+                "b_snr",
+            )
+        }
         sisdr = np.asarray(col["a_sisdr"] + col["b_sisdr"], dtype=float)
         snr = np.asarray([v for v in col["a_snr"] + col["b_snr"] if v is not None], dtype=float)
         kinds: dict[str, int] = {}
@@ -383,28 +451,40 @@ class NmrRecipe(Recipe):
         return out
 
 
-def pair_labels(a_sisdr: float, b_sisdr: float, a_snr: float | None, b_snr: float | None,
-                num_classes: int = 40, delta_max: float = 40.0) -> dict[str, Any]:
+def pair_labels(
+    a_sisdr: float,
+    b_sisdr: float,
+    a_snr: float | None,
+    b_snr: float | None,
+    num_classes: int = 40,
+    delta_max: float = 40.0,
+) -> dict[str, Any]:
     """``preference``, ``sisdr_delta``/``snr_delta`` (dB, absolute) and their bins."""
     sd = abs(a_sisdr - b_sisdr)
-    out: dict[str, Any] = {"preference": 0 if a_sisdr > b_sisdr else 1, "sisdr_delta": sd,
-                           "sisdr_bin": int(delta_bins(sd, num_classes, delta_max)),
-                           "snr_delta": None, "snr_bin": None}
+    out: dict[str, Any] = {
+        "preference": 0 if a_sisdr > b_sisdr else 1,
+        "sisdr_delta": sd,
+        "sisdr_bin": int(delta_bins(sd, num_classes, delta_max)),
+        "snr_delta": None,
+        "snr_bin": None,
+    }
     if a_snr is not None and b_snr is not None:
         out["snr_delta"] = abs(a_snr - b_snr)
         out["snr_bin"] = int(delta_bins(out["snr_delta"], num_classes, delta_max))
     return out
 
 
-def replay(row: dict[str, Any], spec: NmrSpec, sources: Sources | None = None
-           ) -> dict[str, np.ndarray]:
+def replay(
+    row: dict[str, Any], spec: NmrSpec, sources: Sources | None = None
+) -> dict[str, np.ndarray]:
     """Rebuild ``{"a", "b", "a_clean", "b_clean"}`` of a row from its params alone."""
     srcs = spec.sources() if sources is None else sources
     p = row["params"] if isinstance(row["params"], dict) else json.loads(row["params"])
     out = {}
     for name in "ab":
         side = p[name]
-        clip = clip_at(srcs, side["source_id"], spec.sample_rate, spec.clip_samples,
-                       side["offset_s"])
+        clip = clip_at(
+            srcs, side["source_id"], spec.sample_rate, spec.clip_samples, side["offset_s"]
+        )
         out[f"{name}_clean"], out[name] = render_side(clip, spec.sample_rate, side, srcs)
     return out

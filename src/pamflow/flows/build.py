@@ -9,8 +9,10 @@ into :mod:`pamflow.build`; tasks pass the spec as a dict and paths, never audio.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -75,6 +77,11 @@ def build_dataset_flow(recipe: str, spec: dict[str, Any], out: str) -> dict[str,
     return summary
 
 
+#: one thread per worker process for BLAS/OpenMP: a worker runs one task at a time, and
+#: threaded BLAS in small dot products only fights the other workers for the cores
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskTaskRunner:
     """A Dask task runner: an existing scheduler at ``cluster`` (``tcp://host:port``), or a
     ``LocalCluster`` of ``workers`` single-threaded processes on loopback."""
@@ -83,8 +90,45 @@ def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskT
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
         cluster_kwargs={"n_workers": workers or 2, "threads_per_worker": 1, "processes": True,
-                        "dashboard_address": ":0", "host": "127.0.0.1"},
+                        "dashboard_address": ":0", "host": "127.0.0.1", "env": WORKER_ENV},
     )
+
+
+@contextlib.contextmanager
+def prefect_api() -> Iterator[None]:
+    """Make sure a Prefect API is configured before any worker starts.
+
+    With ``PREFECT_API_URL`` unset, Prefect would give every process its own temporary
+    server: the flow's, and one per Dask worker (each ~20 s to start, and runs recorded
+    nowhere useful). Instead one temporary server on loopback is started here and its URL
+    put in the environment, which LocalCluster workers inherit. Workers of a remote cluster
+    need a Prefect server they can reach: set ``PREFECT_API_URL`` on both sides.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import temporary_settings
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
+    server = SubprocessASGIServer()
+    server.start(timeout=120)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            try:
+                yield
+            finally:  # send what is queued while the server is still up
+                from prefect.events.worker import EventsWorker
+                from prefect.logging.handlers import APILogWorker
+
+                APILogWorker.drain_all(timeout=10)
+                EventsWorker.drain_all(timeout=10)
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
 
 
 def build_dataset(recipe: str, spec: dict[str, Any], out: str, *, workers: int | None = None,
@@ -92,7 +136,7 @@ def build_dataset(recipe: str, spec: dict[str, Any], out: str, *, workers: int |
     """Run the build flow on a Dask task runner (see :func:`task_runner`); ``on_shard`` is
     called with each finished shard's info (rows, seconds, skipped) in this process."""
     lib.prepare(recipe, spec, out)  # a bad spec fails here, before a cluster starts
-    with progress.listening(on_shard):
+    with prefect_api(), progress.listening(on_shard):
         runner = task_runner(workers, cluster)
         return build_dataset_flow.with_options(task_runner=runner)(recipe, spec, out)
 

@@ -73,9 +73,9 @@ class RowsDataset(TorchDataset):
     the audio columns as float32 tensors ``[T]`` at ``sample_rate`` and the other columns as
     Python values; ``seed`` is passed on as ``_batch_seed`` for :class:`BatchCollate`.
 
-    ``sources`` are the (dataset path, its sample rate) pairs; ``rows`` the global row index
-    of each selected row within its dataset, ``which`` the dataset it belongs to;
-    ``groups`` (optional) a tuple of grouping values per row for :func:`epoch_batches`.
+    ``readers`` read the datasets, recorded at ``rates`` Hz; for each selected row, ``which``
+    is its dataset and ``rows`` its global index there; ``groups`` (optional) holds a tuple
+    of grouping values per row for :func:`epoch_batches`.
     """
 
     def __init__(
@@ -138,13 +138,14 @@ def open_rows(
     for d, path in enumerate(paths):
         ds = Dataset.open(str(path))
         missing = [c for c in (*audio, *columns) if c not in ds.schema.names]
-        not_audio = [c for c in audio if c in ds.schema.names and c not in ds.audio_columns]
-        if missing or not_audio:
+        if missing:
             raise ValueError(
-                f"{path}: dataset (recipe {ds.recipe!r}) lacks column(s) {missing} "
-                f"{'or has non-audio ' + str(not_audio) + ' ' if not_audio else ''}"
-                f"needed here: audio {list(audio)}, columns {list(columns)}"
+                f"{path}: dataset (recipe {ds.recipe!r}) lacks column(s) {missing}; needed "
+                f"here: audio {list(audio)} and columns {list(columns)}"
             )
+        not_audio = [c for c in audio if c not in ds.audio_columns]
+        if not_audio:
+            raise ValueError(f"{path}: column(s) {not_audio} are not audio columns")
         if not ds.sample_rate:
             raise ValueError(f"{path}: dataset.json records no sample_rate")
         key = split_key_of(ds, split_key)
@@ -152,11 +153,15 @@ def open_rows(
         meta = ds.to_table(meta_cols)
         mask = np.ones(meta.num_rows, dtype=bool) if keep is None else np.asarray(keep(meta))
         if split != "all":
-            out = np.array([held_out(k, eval_fraction) for k in meta.column(key).to_pylist()])
+            keys = meta.column(key).to_pylist()
+            out = np.array([held_out(k, eval_fraction) for k in keys], dtype=bool)
             mask &= out if split == "eval" else ~out
         picked = np.flatnonzero(mask)
-        readers.append(ShardMapDataset(str(path), columns=[*audio, *columns],
-                                       audio_columns=list(audio), cache_row_groups=4))  # fmt: skip
+        readers.append(
+            ShardMapDataset(
+                str(path), columns=[*audio, *columns], audio_columns=list(audio), cache_row_groups=4
+            )
+        )
         rates.append(int(ds.sample_rate))
         which.append(np.full(len(picked), d, dtype=np.int64))
         rows.append(picked.astype(np.int64))
@@ -243,8 +248,9 @@ class BatchCollate:
             if len(seeds) != 1 or None in seeds:
                 raise ValueError("random crops need one batch seed shared by the batch's rows")
             gen = np.random.default_rng(seeds.pop())
-        return collate(items, length=self.length, audio_columns=self.audio, crop=self.crop,
-                       generator=gen)  # fmt: skip
+        return collate(
+            items, length=self.length, audio_columns=self.audio, crop=self.crop, generator=gen
+        )
 
 
 def float_column(values: Any) -> torch.Tensor:
@@ -256,5 +262,7 @@ def float_column(values: Any) -> torch.Tensor:
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Tensors of ``batch`` moved to ``device`` (asynchronously from pinned memory)."""
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
-            for k, v in batch.items()}  # fmt: skip
+    return {
+        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+        for k, v in batch.items()
+    }

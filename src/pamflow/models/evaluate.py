@@ -54,8 +54,11 @@ KINDS = {
     "triplet": (("reference", "a", "b"), ("label",)),
     "nmr": (("a", "b"), ("preference", "a_sisdr", "b_sisdr")),
 }
-OPTIONAL = {"jnd": ("strength", "axis", "sequence"), "triplet": ("agreement",),
-            "nmr": ("a_snr", "b_snr")}  # fmt: skip
+OPTIONAL = {
+    "jnd": ("strength", "axis", "sequence"),
+    "triplet": ("agreement",),
+    "nmr": ("a_snr", "b_snr"),
+}
 
 
 # -- metrics on arrays -----------------------------------------------------------------------
@@ -160,14 +163,21 @@ def run_rows(model, paths, kind, *, split, train_cfg, batch_size, device, clip_s
     ds0 = [Dataset.open(str(p)) for p in paths]
     optional = [c for c in OPTIONAL[kind] if all(c in d.schema.names for d in ds0)]
     sr = model.config.sample_rate
-    rows = open_rows(paths, audio=audio, columns=(*columns, *optional), sample_rate=sr,
-                     split=split, eval_fraction=train_cfg.get("eval_fraction", 0.0),
-                     split_key=train_cfg.get("split_key"))  # fmt: skip
+    rows = open_rows(
+        paths,
+        audio=audio,
+        columns=(*columns, *optional),
+        sample_rate=sr,
+        split=split,
+        eval_fraction=train_cfg.get("eval_fraction", 0.0),
+        split_key=train_cfg.get("split_key"),
+    )
     length = None if clip_seconds is None else round(clip_seconds * sr)
     collate = BatchCollate(length, audio, "center")
     out: dict[str, list] = defaultdict(list)
-    for keys in epoch_batches(len(rows), batch_size, seed=0, epoch=0, shuffle=False,
-                              drop_last=False):  # fmt: skip
+    for keys in epoch_batches(
+        len(rows), batch_size, seed=0, epoch=0, shuffle=False, drop_last=False
+    ):
         batch = to_device(collate([rows[k] for k in keys]), device)
         if kind == "jnd":
             d = pair_distance(model, batch["reference"], batch["perturbed"])
@@ -195,9 +205,10 @@ def jnd_metrics(out: dict) -> dict[str, Any]:
     res: dict[str, Any] = {"n": len(d), "n_labelled": int(labelled.sum())}
     res["auc"] = roc_auc(d[labelled], y) if labelled.any() else None
     res["accuracy"] = (
-        float(np.mean(np.asarray(out["pred"])[labelled] == y)) if out["pred"] and labelled.any()
+        float(np.mean(np.asarray(out["pred"])[labelled] == y))
+        if out["pred"] and labelled.any()
         else None
-    )  # fmt: skip
+    )
     if labelled.any():
         res["best_threshold_accuracy"], res["threshold"] = best_threshold_accuracy(d[labelled], y)
     if out["strength"]:
@@ -217,19 +228,26 @@ def triplet_metrics(out: dict, min_agreement: float | None) -> dict[str, Any]:
         keep &= agree >= min_agreement
     pick = np.flatnonzero(keep)
     y = [out["label"][i] for i in pick]
-    acc = two_afc_accuracy(np.take(out["d_a"], pick), np.take(out["d_b"], pick), y) if len(pick) else None
+    acc = (
+        two_afc_accuracy(np.take(out["d_a"], pick), np.take(out["d_b"], pick), y)
+        if len(pick)
+        else None
+    )
     return {"n": int(len(pick)), "accuracy": acc, "min_agreement": min_agreement}
 
 
 def nmr_metrics(out: dict) -> dict[str, Any]:
     pref = np.asarray(out["pref"])
-    d_sdr = np.abs(float_column(out["a_sisdr"]) - float_column(out["b_sisdr"])).numpy()
-    res = {"n": len(pref),
-           "preference_accuracy": float(np.mean(pref == np.asarray(out["preference"]))),
-           "sisdr_mae_db": float(np.mean(np.abs(np.asarray(out["sisdr"]) - d_sdr))),
-           "snr_mae_db": None, "n_snr": 0}  # fmt: skip
+    d_sdr = (float_column(out["a_sisdr"]) - float_column(out["b_sisdr"])).abs().numpy()
+    res = {
+        "n": len(pref),
+        "preference_accuracy": float(np.mean(pref == np.asarray(out["preference"]))),
+        "sisdr_mae_db": float(np.mean(np.abs(np.asarray(out["sisdr"]) - d_sdr))),
+        "snr_mae_db": None,
+        "n_snr": 0,
+    }
     if out["a_snr"]:
-        d_snr = np.abs(float_column(out["a_snr"]) - float_column(out["b_snr"])).numpy()
+        d_snr = (float_column(out["a_snr"]) - float_column(out["b_snr"])).abs().numpy()
         ok = np.isfinite(d_snr)
         res["n_snr"] = int(ok.sum())
         if ok.any():
@@ -252,8 +270,10 @@ def mos_metrics(model: nn.Module, mos_csv: str | os.PathLike, device: torch.devi
     for k, row in enumerate(lines):
         if len(row) < 3:
             raise ValueError(f"{path}: line {k + 1}: need reference path, test path, MOS")
-        ref_p, test_p = (p if os.path.isabs(p) else str(path.parent / p)
-                         for p in (row[0].strip(), row[1].strip()))  # fmt: skip
+        ref_p, test_p = (
+            p if os.path.isabs(p) else str(path.parent / p)
+            for p in (row[0].strip(), row[1].strip())
+        )
         ref, _ = load_audio(ref_p, sample_rate=sr)
         test, _ = load_audio(test_p, sample_rate=sr)
         n = min(len(ref), len(test))
@@ -296,11 +316,21 @@ def evaluate(
         by_kind[kind_of(Dataset.open(str(p)))].append(str(p))
     if "nmr" in by_kind and not isinstance(model, NORESQA):
         raise ValueError(f"{by_kind['nmr']}: nmr datasets evaluate NORESQA models only")
-    results: dict[str, Any] = {"model": type(model).__name__,
-                               "sample_rate": model.config.sample_rate}  # fmt: skip
+    results: dict[str, Any] = {
+        "model": type(model).__name__,
+        "sample_rate": model.config.sample_rate,
+    }
     for kind, paths in by_kind.items():
-        out = run_rows(model, paths, kind, split=split, train_cfg=train_cfg,
-                       batch_size=batch_size, device=dev, clip_seconds=clip_seconds)  # fmt: skip
+        out = run_rows(
+            model,
+            paths,
+            kind,
+            split=split,
+            train_cfg=train_cfg,
+            batch_size=batch_size,
+            device=dev,
+            clip_seconds=clip_seconds,
+        )
         if kind == "jnd":
             results["jnd"] = jnd_metrics(out)
         elif kind == "triplet":

@@ -39,7 +39,8 @@ from pamflow.models.checkpoint import load_checkpoint
 from pamflow.models.data import not_null
 from pamflow.models.losses import nt_xent, triplet_margin_ranking
 from pamflow.models.train_dpam import JND_TASK
-from pamflow.models.train_loop import Context, Task, TrainConfig, fit, load_init
+from pamflow.models.train_loop import Context, Task, TrainConfig, fit
+from pamflow.models.train_state import load_init
 
 STAGES = ("contrastive", "jnd", "triplet")
 PAIR_KINDS = ("acoustic", "content")
@@ -65,8 +66,14 @@ class CDPAMTrainConfig(TrainConfig):
     @classmethod
     def tiny(cls, **overrides: Any) -> CDPAMTrainConfig:
         """A few-thousand-parameter model on 0.5 s crops, batches of 4: tests, smoke runs."""
-        kw: dict[str, Any] = dict(model=CDPAMConfig.tiny(), batch_size=4, clip_seconds=0.5,
-                                  silence_s=0.05, log_every=1, eval_fraction=0.2)  # fmt: skip
+        kw: dict[str, Any] = dict(
+            model=CDPAMConfig.tiny(),
+            batch_size=4,
+            clip_seconds=0.5,
+            silence_s=0.05,
+            log_every=1,
+            eval_fraction=0.2,
+        )
         return cls(**{**kw, **overrides})
 
 
@@ -83,7 +90,9 @@ def retrieval_hits(z_i: Tensor, z_j: Tensor) -> Tensor:
     return sim.argmax(1) == target
 
 
-def contrastive_step(model: nn.Module, batch: dict[str, Any], ctx: Context) -> tuple[Tensor, Tensor]:
+def contrastive_step(
+    model: nn.Module, batch: dict[str, Any], ctx: Context
+) -> tuple[Tensor, Tensor]:
     """NT-Xent on the projected acoustic embeddings of the acoustic pairs and on the projected
     content embeddings of the content pairs, weighted by their counts (a kind with fewer
     than two pairs in the batch has no negatives and is left out)."""

@@ -26,7 +26,8 @@ from torch import Tensor, nn
 from pamflow.models.data import not_null
 from pamflow.models.dpam import DPAM, DPAMConfig
 from pamflow.models.losses import jnd_cross_entropy
-from pamflow.models.train_loop import Context, Task, TrainConfig, fit, load_init
+from pamflow.models.train_loop import Context, Task, TrainConfig, fit
+from pamflow.models.train_state import load_init
 
 
 @dataclass(frozen=True)
@@ -44,15 +45,20 @@ class DPAMTrainConfig(TrainConfig):
                 f"DPAMTrainConfig.variant: 'scratch', 'lin' or 'fin', got {self.variant!r}"
             )
         if self.variant == "fin" and not self.init:
-            raise ValueError("DPAMTrainConfig.init: the 'fin' variant needs a checkpoint to start from")
+            raise ValueError(
+                "DPAMTrainConfig.init: the 'fin' variant needs a checkpoint to start from"
+            )
         if self.variant == "scratch" and self.init:
-            raise ValueError("DPAMTrainConfig.init: 'scratch' starts from random weights; use 'fin'")
+            raise ValueError(
+                "DPAMTrainConfig.init: 'scratch' starts from random weights; use 'fin'"
+            )
 
     @classmethod
     def tiny(cls, **overrides: Any) -> DPAMTrainConfig:
         """A few-thousand-parameter model on 0.5 s crops, batches of 4: tests, smoke runs."""
-        kw: dict[str, Any] = dict(model=DPAMConfig.tiny(), batch_size=4, clip_seconds=0.5,
-                                  log_every=1, eval_fraction=0.2)  # fmt: skip
+        kw: dict[str, Any] = dict(
+            model=DPAMConfig.tiny(), batch_size=4, clip_seconds=0.5, log_every=1, eval_fraction=0.2
+        )
         return cls(**{**kw, **overrides})
 
 

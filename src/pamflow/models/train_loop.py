@@ -23,25 +23,21 @@ with ``num_workers=0``, N steps straight and N/2 + resume N/2 give bit-identical
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
-import random
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 import pamflow
 from pamflow.models.cdpam import augment
-from pamflow.models.checkpoint import config_to_dict, load_checkpoint, save_checkpoint
+from pamflow.models.checkpoint import config_to_dict, save_checkpoint
 from pamflow.models.data import (
     BatchCollate,
     RowFilter,
@@ -50,11 +46,8 @@ from pamflow.models.data import (
     open_rows,
     to_device,
 )
-
-#: fields a resumed run may change; any other difference from the checkpoint is an error
-RESUMABLE_CHANGES = frozenset(
-    {"epochs", "max_steps", "log_every", "checkpoint_every", "device", "num_workers", "amp"}
-)
+from pamflow.models.train_metrics import MetricsLog, Window, plot_metrics
+from pamflow.models.train_state import restore, rng_state
 
 
 @dataclass(frozen=True)
@@ -125,10 +118,6 @@ class Context:
     sample_rate: int
     generator: torch.Generator | None  # augmentation draws; None when evaluating
 
-    @property
-    def training(self) -> bool:
-        return self.generator is not None
-
     def augment(self, x: Tensor) -> Tensor:
         """The online augmentation of one input batch (identity when evaluating)."""
         if self.generator is None or not self.cfg.augment:
@@ -158,7 +147,7 @@ class Task:
     step: StepFn
     keep: RowFilter | None = None
     group_columns: tuple[str, ...] = ()
-    train_mode: Callable[[nn.Module], Any] = nn.Module.train
+    train_mode: Callable[[nn.Module], Any] = lambda model: model.train()  # noqa: E731
 
 
 def fit(
@@ -186,16 +175,25 @@ def fit(
 
     # -- data: the training rows and the held-out rows, disjoint by split key ------------
     def rows(split: str) -> RowsDataset:
-        return open_rows(data, audio=task.audio, columns=task.columns, sample_rate=sr,
-                         split=split, eval_fraction=cfg.eval_fraction, split_key=cfg.split_key,
-                         keep=task.keep, group_columns=task.group_columns)  # fmt: skip
+        return open_rows(
+            data,
+            audio=task.audio,
+            columns=task.columns,
+            sample_rate=sr,
+            split=split,
+            eval_fraction=cfg.eval_fraction,
+            split_key=cfg.split_key,
+            keep=task.keep,
+            group_columns=task.group_columns,
+        )
 
     train_set = rows("train")
     eval_set = rows("eval") if cfg.eval_fraction > 0 else None
 
     def batches(epoch: int) -> list[list[tuple[int, int]]]:
-        return epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=epoch,
-                             groups=train_set.groups)  # fmt: skip
+        return epoch_batches(
+            len(train_set), cfg.batch_size, seed=cfg.seed, epoch=epoch, groups=train_set.groups
+        )
 
     if not batches(0):
         raise ValueError(
@@ -213,23 +211,32 @@ def fit(
     log = MetricsLog(out / "metrics.jsonl")
     final_path.unlink(missing_ok=True)  # this run is not finished until it writes it again
     if resume and ckpt_path.exists():
-        step, epoch, batch_in_epoch = restore(ckpt_path, task, cfg, model, opt, scaler, gen)
+        step, epoch, batch_in_epoch = restore(
+            ckpt_path, task.name, cfg.to_dict(), model, opt, scaler, gen, cuda
+        )
         log.truncate(step)
     else:
         log.truncate(-1)
 
     def save_state(path: Path) -> None:
-        state = {"task": task.name, "train_config": cfg.to_dict(), "meta": meta or {},
-                 "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
-                 "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                 "rng": rng_state(gen, cuda)}  # fmt: skip
+        state = {
+            "task": task.name,
+            "train_config": cfg.to_dict(),
+            "meta": meta or {},
+            "step": step,
+            "epoch": epoch,
+            "batch_in_epoch": batch_in_epoch,
+            "optimizer": opt.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": rng_state(gen, cuda),
+        }
         save_checkpoint(path, task.model_name, model.config, model.state_dict(), state)
 
     # -- the loop ------------------------------------------------------------------------
     max_steps = cfg.max_steps or math.inf
     window = Window()
     ctx = Context(cfg, sr, gen)
-    train_time, train_examples, last_eval = 0.0, 0, None
+    train_time, train_examples, last_eval, last_epoch = 0.0, 0, None, epoch
     while step < max_steps and epoch < cfg.epochs:
         keys = batches(epoch)
         tick = time.perf_counter()
@@ -256,15 +263,16 @@ def fit(
                 save_state(ckpt_path)
             if step >= max_steps:
                 break
+        last_epoch = epoch  # the epoch of the last step taken
         if batch_in_epoch == len(keys):  # the epoch ran to its end
-            epoch, batch_in_epoch = epoch + 1, 0
             if eval_set is not None and len(eval_set):
                 last_eval = evaluate_rows(task, model, eval_set, cfg)
                 log.write({"step": step, "epoch": epoch, "split": "eval", **last_eval})
+            epoch, batch_in_epoch = epoch + 1, 0
 
     # -- the end: last partial log window, checkpoint, final model, plot -----------------
     if window.n:
-        log.write(window.record(step, epoch, "train", opt.param_groups[0]["lr"]))
+        log.write(window.record(step, last_epoch, "train", opt.param_groups[0]["lr"]))
     save_state(ckpt_path)
     summary = {
         "task": task.name,
@@ -282,19 +290,30 @@ def fit(
         "plot": str(plot_metrics(log.path, out / "metrics.png", title=task.name)),
         "pamflow_version": pamflow.__version__,
     }
-    extra = {"task": task.name, "train_config": cfg.to_dict(), "meta": meta or {},
-             "summary": summary, "complete": True}  # fmt: skip
+    extra = {
+        "task": task.name,
+        "train_config": cfg.to_dict(),
+        "meta": meta or {},
+        "summary": summary,
+        "complete": True,
+    }
     save_checkpoint(final_path, task.model_name, model.config, model.state_dict(), extra)
     return summary
 
 
-def batch_loader(dataset: RowsDataset, keys: list, collate_fn: BatchCollate, cfg: TrainConfig,
-                 epoch: int) -> DataLoader:  # fmt: skip
+def batch_loader(
+    dataset: RowsDataset, keys: list, collate_fn: BatchCollate, cfg: TrainConfig, epoch: int
+) -> DataLoader:
     """A DataLoader over the given batches of ``dataset`` (pinned memory on CUDA); its own
     generator (workers' base seed) keeps torch's global RNG untouched."""
-    return DataLoader(dataset, batch_sampler=keys, num_workers=cfg.num_workers,
-                      collate_fn=collate_fn, pin_memory=torch.device(cfg.device).type == "cuda",
-                      generator=torch.Generator().manual_seed(cfg.seed + epoch))  # fmt: skip
+    return DataLoader(
+        dataset,
+        batch_sampler=keys,
+        num_workers=cfg.num_workers,
+        collate_fn=collate_fn,
+        pin_memory=torch.device(cfg.device).type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed + epoch),
+    )
 
 
 @torch.no_grad()
@@ -305,8 +324,15 @@ def evaluate_rows(task: Task, model: nn.Module, dataset: RowsDataset, cfg: Train
     device = torch.device(cfg.device)
     use_amp = cfg.amp and device.type == "cuda"
     model.eval()
-    keys = epoch_batches(len(dataset), cfg.batch_size, seed=cfg.seed, epoch=0, shuffle=False,
-                         drop_last=False, groups=dataset.groups)  # fmt: skip
+    keys = epoch_batches(
+        len(dataset),
+        cfg.batch_size,
+        seed=cfg.seed,
+        epoch=0,
+        shuffle=False,
+        drop_last=False,
+        groups=dataset.groups,
+    )
     sr = model.config.sample_rate
     centred = BatchCollate(round(cfg.clip_seconds * sr), task.audio, "center")
     ctx = Context(cfg, sr, None)
@@ -322,148 +348,3 @@ def evaluate_rows(task: Task, model: nn.Module, dataset: RowsDataset, cfg: Train
         tick = now
     record = window.record(0, 0, "eval", cfg.lr)
     return {k: record[k] for k in ("loss", "accuracy", "examples", "examples_per_s")}
-
-
-class Window:
-    """Running sums over the steps since the last log record (synchronised only when read)."""
-
-    def __init__(self) -> None:
-        self.loss, self.correct, self.counted = 0.0, 0.0, 0
-        self.n, self.batches, self.seconds = 0, 0, 0.0
-
-    def add(self, loss: Tensor, correct: Tensor, n: int, seconds: float) -> None:
-        self.loss = self.loss + loss.float() * n
-        self.correct = self.correct + correct.float().sum()
-        self.counted += correct.numel()
-        self.n, self.batches, self.seconds = self.n + n, self.batches + 1, self.seconds + seconds
-
-    def record(self, step: int, epoch: int, split: str, lr: float) -> dict[str, Any]:
-        n = max(self.n, 1)
-        acc = float(self.correct) / self.counted if self.counted else None
-        return {"step": step, "epoch": epoch, "split": split, "loss": float(self.loss) / n,
-                "accuracy": acc, "lr": lr, "examples": self.n,
-                "examples_per_s": self.n / self.seconds if self.seconds else None}  # fmt: skip
-
-
-class MetricsLog:
-    """``metrics.jsonl``: appended one record a line, flushed at once."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def records(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-
-    def last(self, split: str) -> dict[str, Any] | None:
-        return next((r for r in reversed(self.records()) if r["split"] == split), None)
-
-    def truncate(self, step: int) -> None:
-        """Keep the records up to ``step`` (those a resumed run will not write again)."""
-        kept = [r for r in self.records() if r["step"] <= step]
-        text = "".join(json.dumps(r) + "\n" for r in kept)
-        fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=self.path.parent)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, self.path)
-
-
-def plot_metrics(metrics: Path, png: Path, title: str = "") -> Path:
-    """Loss and accuracy against step, train and eval, from ``metrics.jsonl`` into ``png``."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    records = MetricsLog(metrics).records()
-    fig = Figure(figsize=(9, 3.5))
-    FigureCanvasAgg(fig)
-    for k, key in enumerate(("loss", "accuracy")):
-        ax = fig.add_subplot(1, 2, k + 1)
-        for split, style in (("train", "-"), ("eval", "o-")):
-            pts = [(r["step"], r[key]) for r in records if r["split"] == split and r[key] is not None]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), style, label=split, markersize=3)
-        ax.set_xlabel("step")
-        ax.set_ylabel(key)
-        ax.legend(loc="best")
-        ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    tmp = png.with_name(f".{png.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, png)
-    return png
-
-
-# -- checkpoint state ------------------------------------------------------------------------
-
-
-def rng_state(gen: torch.Generator, cuda: bool) -> dict[str, Any]:
-    """Every RNG state as tensors and plain values (loadable with ``weights_only=True``)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    version, words, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if cuda else [],
-        "augment": gen.get_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
-                  "has_gauss": has_gauss, "cached_gaussian": cached},  # fmt: skip
-        "python": {"version": version, "words": list(words), "gauss_next": gauss_next},
-    }
-
-
-def set_rng_state(state: dict[str, Any], gen: torch.Generator, cuda: bool) -> None:
-    """Put back what :func:`rng_state` saved: a resumed run continues every stream exactly,
-    including numpy's and Python's global ones (pamflow draws from neither, but libraries a
-    task calls might)."""
-    torch.set_rng_state(state["torch"])
-    if cuda and state["cuda"]:
-        torch.cuda.set_rng_state_all(state["cuda"])
-    gen.set_state(state["augment"])
-    n = state["numpy"]
-    keys = n["keys"].numpy().astype(np.uint32)
-    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["words"]), p["gauss_next"]))
-
-
-def restore(path, task, cfg, model, opt, scaler, gen) -> tuple[int, int, int]:  # noqa: ANN001
-    """Load the state of a checkpoint into the run; return ``(step, epoch, batch_in_epoch)``."""
-    ckpt = load_checkpoint(path)
-    extra = ckpt.get("extra", {})
-    if extra.get("task") != task.name:
-        raise ValueError(f"{path}: a {extra.get('task')!r} checkpoint, cannot resume {task.name!r}")
-    saved, now = extra["train_config"], cfg.to_dict()
-    changed = sorted(k for k in set(saved) | set(now)
-                     if saved.get(k) != now.get(k) and k not in RESUMABLE_CHANGES)  # fmt: skip
-    if changed:
-        diff = {k: (saved.get(k), now.get(k)) for k in changed}
-        raise ValueError(
-            f"{path}: cannot resume with a different config: {diff} (checkpoint, now); "
-            f"only {sorted(RESUMABLE_CHANGES)} may change"
-        )
-    model.load_state_dict(ckpt["state_dict"])
-    opt.load_state_dict(extra["optimizer"])
-    if scaler.is_enabled() and extra["scaler"]:
-        scaler.load_state_dict(extra["scaler"])
-    set_rng_state(extra["rng"], gen, torch.device(cfg.device).type == "cuda")
-    return int(extra["step"]), int(extra["epoch"]), int(extra["batch_in_epoch"])
-
-
-def load_init(path: str | os.PathLike, model_name: str, config: Any) -> dict[str, Tensor]:
-    """The state dict of checkpoint ``path`` (a previous stage or a pre-trained model),
-    checked to be a ``model_name`` model with the same config as ``config``."""
-    ckpt = load_checkpoint(path)
-    if ckpt["model"] != model_name:
-        raise ValueError(f"{path}: a {ckpt['model']!r} checkpoint, expected a {model_name!r} one")
-    want = config_to_dict(config)
-    diff = {k: (ckpt["config"].get(k), v) for k, v in want.items() if ckpt["config"].get(k) != v}
-    if diff:
-        raise ValueError(
-            f"{path}: its model config differs from this run's: {diff} (checkpoint, now)"
-        )
-    return ckpt["state_dict"]

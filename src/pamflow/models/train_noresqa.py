@@ -38,8 +38,13 @@ class NORESQATrainConfig(TrainConfig):
     @classmethod
     def tiny(cls, **overrides: Any) -> NORESQATrainConfig:
         """A few-thousand-parameter model on 0.5 s crops, batches of 4: tests, smoke runs."""
-        kw: dict[str, Any] = dict(model=NORESQAConfig.tiny(), batch_size=4, clip_seconds=0.5,
-                                  log_every=1, eval_fraction=0.2)  # fmt: skip
+        kw: dict[str, Any] = dict(
+            model=NORESQAConfig.tiny(),
+            batch_size=4,
+            clip_seconds=0.5,
+            log_every=1,
+            eval_fraction=0.2,
+        )
         return cls(**{**kw, **overrides})
 
 

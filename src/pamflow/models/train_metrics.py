@@ -1,0 +1,101 @@
+"""What a training run reports: running sums between log records (:class:`Window`), the
+``metrics.jsonl`` file (:class:`MetricsLog`) and its plot (:func:`plot_metrics`).
+
+A record is one JSON object a line: ``step``, ``epoch``, ``split`` ("train" or "eval"),
+``loss`` (mean over the examples), ``accuracy`` (None when the task counts nothing),
+``lr``, ``examples`` and ``examples_per_s`` (wall time, data loading included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+
+class Window:
+    """Running sums over the steps since the last log record (synchronised only when read)."""
+
+    def __init__(self) -> None:
+        self.loss, self.correct, self.counted = 0.0, 0.0, 0
+        self.n, self.batches, self.seconds = 0, 0, 0.0
+
+    def add(self, loss: Tensor, correct: Tensor, n: int, seconds: float) -> None:
+        self.loss = self.loss + loss.float() * n
+        self.correct = self.correct + correct.float().sum()
+        self.counted += correct.numel()
+        self.n, self.batches, self.seconds = self.n + n, self.batches + 1, self.seconds + seconds
+
+    def record(self, step: int, epoch: int, split: str, lr: float) -> dict[str, Any]:
+        n = max(self.n, 1)
+        acc = float(self.correct) / self.counted if self.counted else None
+        return {
+            "step": step,
+            "epoch": epoch,
+            "split": split,
+            "loss": float(self.loss) / n,
+            "accuracy": acc,
+            "lr": lr,
+            "examples": self.n,
+            "examples_per_s": self.n / self.seconds if self.seconds else None,
+        }
+
+
+class MetricsLog:
+    """``metrics.jsonl``: appended one record a line, flushed at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def last(self, split: str) -> dict[str, Any] | None:
+        return next((r for r in reversed(self.records()) if r["split"] == split), None)
+
+    def truncate(self, step: int) -> None:
+        """Keep the records up to ``step`` (those a resumed run will not write again)."""
+        kept = [r for r in self.records() if r["step"] <= step]
+        text = "".join(json.dumps(r) + "\n" for r in kept)
+        fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=self.path.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.path)
+
+
+def plot_metrics(metrics: Path, png: Path, title: str = "") -> Path:
+    """Loss and accuracy against step, train and eval, from ``metrics.jsonl`` into ``png``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    records = MetricsLog(metrics).records()
+    fig = Figure(figsize=(9, 3.5))
+    FigureCanvasAgg(fig)
+    for k, key in enumerate(("loss", "accuracy")):
+        ax = fig.add_subplot(1, 2, k + 1)
+        for split, style in (("train", "-"), ("eval", "o-")):
+            pts = [
+                (r["step"], r[key]) for r in records if r["split"] == split and r[key] is not None
+            ]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, label=split, markersize=3)
+        ax.set_xlabel("step")
+        ax.set_ylabel(key)
+        ax.legend(loc="best")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    tmp = png.with_name(f".{png.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=100)
+    os.replace(tmp, png)
+    return png

@@ -3,8 +3,6 @@ batches without false negatives through DisjointBatchSampler + ShardMapDataset."
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 import torch
@@ -119,7 +117,7 @@ def test_loader_batches_hold_no_shared_recording(built):
     ds = ShardMapDataset(
         out, columns=["index", "anchor", "positive", "anchor_source_id", "positive_source_id"]
     )
-    loader = DataLoader(ds, batch_sampler=sampler, collate_fn=functools.partial(collate))
+    loader = DataLoader(ds, batch_sampler=sampler, collate_fn=collate)
     seen = []
     for batch in loader:
         assert batch["anchor"].shape[1] == 8000 and batch["anchor"].dtype == torch.float32

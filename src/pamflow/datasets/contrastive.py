@@ -36,8 +36,11 @@ positive_source_id}`` no recording appears in two rows of a batch::
         ...
 
 Acoustic conditions are never shared across rows (each row draws a fresh chain), so no
-acoustic negative is a false one. The corpus needs at least as many recordings as twice the
-batch size for batches to stay full (see the sampler for what happens otherwise).
+acoustic negative is a false one. A full batch of ``B`` rows holds about ``1.5 B`` distinct
+recordings (an acoustic row names two, a content row one), so the corpus needs several
+times that many clips long enough for ``clip_seconds``; with fewer, the sampler makes
+shorter batches rather than break the rule. The demo corpus has 20 speech recordings of
+2.5 s or more: full batches of 8 at the default clip length, not of 16.
 """
 
 from __future__ import annotations

@@ -196,9 +196,10 @@ def fit(
         )
 
     if not batches(0):
+        apart = f" with no {list(task.group_columns)} value twice" if task.group_columns else ""
         raise ValueError(
             f"{task.name}: {len(train_set)} training row(s) in {data} make no full batch of "
-            f"{cfg.batch_size}; lower batch_size or add data"
+            f"{cfg.batch_size}{apart}; lower batch_size or add data"
         )
 
     # -- model, optimiser, RNG; or all of them from the last checkpoint -----------------

@@ -18,6 +18,7 @@ import pytest
 _SESSION_CACHE = Path(tempfile.mkdtemp(prefix="pamflow-test-cache-"))
 os.environ["PAMFLOW_CACHE"] = str(_SESSION_CACHE)
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @pytest.fixture(scope="session")

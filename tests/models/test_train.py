@@ -336,7 +336,7 @@ def test_cdpam_stages(contrastive, jnd, triplets, tmp_path):
         triplets,
         cfg,
     )
-    assert after < 0.6 * before, (before, after)
+    assert after < 0.8 * before, (before, after)
     assert ck.load_checkpoint(c["model"])["extra"]["meta"]["init"] == b["model"]
     # the chain skips finished stages (their model.pt exists) and returns the last model
     stamp = os.stat(c["model"]).st_mtime_ns

@@ -97,6 +97,7 @@ def test_map_dataset_through_dataloader_workers(ds_path):
         batch_size=4,
         shuffle=True,
         num_workers=2,
+        multiprocessing_context="forkserver",
         generator=torch.Generator().manual_seed(0),
         collate_fn=functools.partial(collate, length=2000),
     )
@@ -132,7 +133,9 @@ def test_iterable_two_ranks_two_workers_cover_every_row_once(ds_path, mode):
             partition=mode,
             buffer_size=4,
         )
-        loader = DataLoader(ds, batch_size=3, num_workers=2, collate_fn=collate)
+        # forkserver: this test process runs threads (Prefect, Dask) that fork would copy
+        loader = DataLoader(ds, batch_size=3, num_workers=2, collate_fn=collate,
+                            multiprocessing_context="forkserver")
         got = _indices(loader)
         assert len(got) == len(ds)  # __len__ is this rank's share
         per_rank.append(len(got))

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from pamflow.audio import resample
 from pamflow.storage import Dataset
+from pamflow.storage.sampler import DisjointBatchSampler
 from pamflow.storage.torch import ShardMapDataset, collate
 
 #: columns tried, in order, as the split key when none is named: rows sharing the value
@@ -199,37 +200,29 @@ def epoch_batches(
     """The batches of one epoch over ``n`` rows: lists of ``(row, batch seed)`` keys.
 
     The order is a permutation drawn from a ``torch.Generator`` seeded by ``(seed, epoch)``
-    only. With ``groups`` (one tuple of values per row), batches are filled greedily in that
-    order so that no value appears in two rows of a batch: a row goes to the first open batch
-    it does not clash with, and a batch is emitted once full. ``drop_last`` drops the
-    incomplete batches left at the end.
+    only (or rows in order, without ``shuffle``). With ``groups`` (one tuple of values per
+    row, e.g. its source ids), the batches come from
+    :class:`pamflow.storage.sampler.DisjointBatchSampler`, always in its order seeded by
+    ``(seed, epoch)``: no value appears in two rows of a batch. ``drop_last`` drops the
+    batches shorter than ``batch_size``.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if shuffle:
-        g = torch.Generator().manual_seed(batch_seed(seed, epoch))
-        order = torch.randperm(n, generator=g).tolist()
+    if groups is not None:
+        if len(groups) != n:
+            raise ValueError(f"groups: need one tuple per row ({n}), got {len(groups)}")
+        keys = [[v for v in g if v is not None] for g in groups]
+        sampler = DisjointBatchSampler(keys, batch_size, seed=seed, drop_last=drop_last)
+        batches = sampler.batches(epoch)
     else:
-        order = list(range(n))
-    if groups is None:
-        chunks = [order[k : k + batch_size] for k in range(0, n, batch_size)]
-        full = [c for c in chunks if len(c) == batch_size]
-        rest = [c for c in chunks if len(c) < batch_size]
-    else:
-        full, rest, taken = [], [], []  # rest: open batches; taken: their values
-        for i in order:
-            values = set(groups[i])
-            j = next((j for j, t in enumerate(taken) if not values & t), None)
-            if j is None:
-                rest.append([])
-                taken.append(set())
-                j = len(rest) - 1
-            rest[j].append(i)
-            taken[j] |= values
-            if len(rest[j]) == batch_size:
-                full.append(rest.pop(j))
-                taken.pop(j)
-    batches = full if drop_last else full + [c for c in rest if c]
+        if shuffle:
+            g = torch.Generator().manual_seed(batch_seed(seed, epoch))
+            order = torch.randperm(n, generator=g).tolist()
+        else:
+            order = list(range(n))
+        batches = [order[k : k + batch_size] for k in range(0, n, batch_size)]
+        if drop_last:
+            batches = [b for b in batches if len(b) == batch_size]
     return [[(i, batch_seed(seed, epoch, b)) for i in c] for b, c in enumerate(batches)]
 
 

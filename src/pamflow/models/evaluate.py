@@ -344,21 +344,22 @@ def evaluate(
 
 
 def format_table(results: dict[str, Any]) -> str:
-    """A short text table of the numbers in ``results`` (one line a metric)."""
-    lines = [f"{'metric':<44} {'value':>10}"]
+    """A short text table of the numbers in ``results``, one line a metric (dotted names)."""
+    rows: list[tuple[str, str]] = []
 
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, dict):
             for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(value, bool) or value is None or isinstance(value, str | list):
-            return
-        elif isinstance(value, int):
-            lines.append(f"{prefix:<44} {value:>10d}")
+                walk(f"{prefix}.{k}", v)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            rows.append((prefix, f"{value:d}"))
         elif isinstance(value, float) and math.isfinite(value):
-            lines.append(f"{prefix:<44} {value:>10.4f}")
+            rows.append((prefix, f"{value:.4g}"))
 
     for key in ("jnd", "triplet", "nmr", "mos"):
         if key in results:
             walk(key, results[key])
+    width = max([len("metric"), *(len(name) for name, _ in rows)])
+    lines = [f"{'metric':<{width}}  {'value':>10}"]
+    lines += [f"{name:<{width}}  {value:>10}" for name, value in rows]
     return "\n".join(lines)

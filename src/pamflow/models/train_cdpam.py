@@ -95,7 +95,8 @@ def contrastive_step(
 ) -> tuple[Tensor, Tensor]:
     """NT-Xent on the projected acoustic embeddings of the acoustic pairs and on the projected
     content embeddings of the content pairs, weighted by their counts (a kind with fewer
-    than two pairs in the batch has no negatives and is left out)."""
+    than two pairs in the batch has no negatives and is left out). Anchors and positives go
+    through the encoder, and then the projection head, in one batch (one batch-norm pass)."""
     kinds = list(batch["pair_kind"])
     unknown = sorted(set(kinds) - set(PAIR_KINDS))
     if unknown:
@@ -108,7 +109,7 @@ def contrastive_step(
         rows = torch.tensor([i for i, k in enumerate(kinds) if k == kind], device=emb.device)
         if len(rows) < 2:
             continue
-        z_i, z_j = model.project(emb[:n][rows]), model.project(emb[n:][rows])
+        z_i, z_j = model.project(torch.cat([emb[:n][rows], emb[n:][rows]])).chunk(2)
         loss = loss + nt_xent(z_i, z_j, ctx.cfg.temperature) * len(rows)
         used += len(rows)
         hits.append(retrieval_hits(z_i.detach(), z_j.detach()))

@@ -251,7 +251,7 @@ def fit(
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            step, batch_in_epoch = step + 1, batch_in_epoch + 1
+            step, batch_in_epoch, last_epoch = step + 1, batch_in_epoch + 1, epoch
 
             n = len(batch[task.audio[0]])
             now = time.perf_counter()
@@ -260,16 +260,15 @@ def fit(
             if step % cfg.log_every == 0:
                 log.write(window.record(step, epoch, "train", opt.param_groups[0]["lr"]))
                 window = Window()
-            if step % cfg.checkpoint_every == 0:
+            if batch_in_epoch == len(keys):  # the epoch's last batch: evaluate, move on
+                if eval_set is not None and len(eval_set):
+                    last_eval = evaluate_rows(task, model, eval_set, cfg)
+                    log.write({"step": step, "epoch": epoch, "split": "eval", **last_eval})
+                epoch, batch_in_epoch = epoch + 1, 0
+            if step % cfg.checkpoint_every == 0:  # after the epoch's end: a resume repeats none
                 save_state(ckpt_path)
             if step >= max_steps:
                 break
-        last_epoch = epoch  # the epoch of the last step taken
-        if batch_in_epoch == len(keys):  # the epoch ran to its end
-            if eval_set is not None and len(eval_set):
-                last_eval = evaluate_rows(task, model, eval_set, cfg)
-                log.write({"step": step, "epoch": epoch, "split": "eval", **last_eval})
-            epoch, batch_in_epoch = epoch + 1, 0
 
     # -- the end: last partial log window, checkpoint, final model, plot -----------------
     if window.n:
@@ -311,6 +310,9 @@ def batch_loader(
         dataset,
         batch_sampler=keys,
         num_workers=cfg.num_workers,
+        # workers start from a fresh server process, not a fork of this one: a training
+        # flow runs threads (Prefect, Dask, pyarrow) that a fork would copy mid-flight
+        multiprocessing_context="forkserver" if cfg.num_workers > 0 else None,
         collate_fn=collate_fn,
         pin_memory=torch.device(cfg.device).type == "cuda",
         generator=torch.Generator().manual_seed(cfg.seed + epoch),

@@ -189,6 +189,40 @@ def cmd_labels(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- models --------------------------------------------------------------------------------
+@command("train")
+def cmd_train(args: argparse.Namespace) -> int:
+    import json
+
+    from pamflow.datasets.spec import load_spec_file
+    from pamflow.flows import run_training
+
+    config = load_spec_file(args.config) if args.config else {}
+    for key in ("device", "epochs"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    if args.steps is not None:
+        config["max_steps"] = args.steps
+    summary = run_training(args.model, args.data, args.out, config, resume=args.resume, cluster=args.cluster)
+    console.print_json(json.dumps(summary, default=str))
+    return 0
+
+
+@command("eval")
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from pamflow.models.evaluate import evaluate, format_table
+
+    results = evaluate(args.checkpoint, args.data, mos_csv=args.mos, min_agreement=args.min_agreement,
+                       device=args.device, split=args.split)
+    console.print(format_table(results), markup=False)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+        console.print(f"results written to {args.json}")
+    return 0
+
+
 # -- demo ---------------------------------------------------------------------------------
 @command("demo")
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -264,6 +298,28 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--out", required=True)
     ld.add_argument("--audio-root", help="folder the list's paths are relative to (default: the list's folder)")
     ld.add_argument("--sample-rate", type=int, default=22050)
+
+    s = sub.add_parser("train", help="train a metric (Prefect flow) on pamflow datasets")
+    s.add_argument("model", choices=["dpam", "cdpam", "noresqa"])
+    s.add_argument("--data", nargs="+", required=True, help="dataset folders (recipes as the model needs)")
+    s.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl, metrics.png")
+    s.add_argument("--config", help="YAML of training fields (lr, batch_size, ..., model: {...}, tiny: true)")
+    s.add_argument("--device", help="cpu or cuda")
+    steps = s.add_mutually_exclusive_group()
+    steps.add_argument("--epochs", type=int)
+    steps.add_argument("--steps", type=int)
+    s.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    s.add_argument("--cluster", help="run the training task on this Dask scheduler (GPU workers for cuda)")
+
+    s = sub.add_parser("eval", help="evaluate a checkpoint: JND accuracy/AUC, 2AFC, MOS, monotonicity")
+    s.add_argument("checkpoint")
+    s.add_argument("--data", nargs="*", default=[], help="jnd, triplet or nmr datasets")
+    s.add_argument("--mos", help="CSV of reference path, test path, MOS")
+    s.add_argument("--min-agreement", type=float, help="2AFC only on triplets with this agreement")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--split", choices=["all", "eval"], default="all",
+                   help="eval: only the rows the training run held out")
+    s.add_argument("--json", help="also write the results as JSON here")
 
     s = sub.add_parser("demo", help="run the main job on the embedded demo corpus")
     s.add_argument("--out", default="out/demo")

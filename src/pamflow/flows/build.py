@@ -17,6 +17,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.events import emit_event
 from prefect.futures import as_completed
 from prefect_dask import DaskTaskRunner
 
@@ -24,6 +25,8 @@ from pamflow import build as lib
 from pamflow.flows import progress
 
 ProgressFn = Callable[[dict[str, Any]], None]
+#: the event a finished build emits; its resource is ``pamflow.dataset.<recipe>``
+BUILT_EVENT = "pamflow.dataset.built"
 
 
 @task(name="build-shard", retries=2, retry_delay_seconds=2,
@@ -73,6 +76,13 @@ def build_dataset_flow(recipe: str, spec: dict[str, Any], out: str) -> dict[str,
     create_markdown_artifact(
         key=f"dataset-{recipe}", markdown=summary_markdown(summary, rate),
         description=f"{recipe} dataset at {out}",
+    )
+    # what training deployments are triggered by (prefect.yaml)
+    emit_event(
+        event=BUILT_EVENT,
+        resource={"prefect.resource.id": f"pamflow.dataset.{recipe}", "pamflow.recipe": recipe,
+                  "pamflow.path": out},
+        payload={"path": out, "recipe": recipe, "rows": summary["rows"]},
     )
     return summary
 

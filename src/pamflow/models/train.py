@@ -32,6 +32,8 @@ from pamflow.models.train_loop import TrainConfig, fit
 from pamflow.models.train_noresqa import NORESQATrainConfig, train_noresqa
 
 __all__ = [
+    "CONFIGS",
+    "train_config",
     "STAGES",
     "CDPAMTrainConfig",
     "DPAMTrainConfig",
@@ -45,3 +47,42 @@ __all__ = [
     "train_dpam",
     "train_noresqa",
 ]
+
+
+#: model name -> (train config class, model config class)
+CONFIGS = {
+    "dpam": DPAMTrainConfig,
+    "cdpam": CDPAMTrainConfig,
+    "noresqa": NORESQATrainConfig,
+}
+
+
+def train_config(model: str, values: dict | None = None, **overrides: object) -> TrainConfig:
+    """A training config for ``model`` from plain values (a YAML file's), with overrides.
+
+    ``tiny: true`` starts from the model's tiny preset (small sizes, for smoke runs); a
+    ``model:`` mapping sets fields of the model's own config. Unknown fields are an error.
+    """
+    import dataclasses
+
+    from pamflow.models.checkpoint import config_from_dict
+
+    try:
+        cls = CONFIGS[model]
+    except KeyError:
+        raise ValueError(f"unknown model {model!r}; known: {sorted(CONFIGS)}") from None
+    data = {**(values or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    tiny = bool(data.pop("tiny", False))
+    base = cls.tiny() if tiny else cls()
+    model_values = data.pop("model", None)
+    if model_values is not None:
+        model_cls = type(base.model)
+        merged = {**dataclasses.asdict(base.model), **model_values}
+        data["model"] = config_from_dict(model_cls, merged)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown field(s) {unknown}; known: {sorted(known)}")
+    if "gain_db" in data:
+        data["gain_db"] = tuple(data["gain_db"])
+    return dataclasses.replace(base, **data)

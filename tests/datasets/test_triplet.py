@@ -101,7 +101,7 @@ def test_across_axes_use_different_categories(across):
 def test_labels_are_the_majority_of_the_recorded_voters(along, across):
     (out, _, rows_along), (out2, rows_across) = along, across
     spec = get_recipe("triplet").parse(ALONG)
-    members = triplet.panel(spec.seed, spec.listeners, spec.listener_threshold)
+    members = triplet.panel(spec)
     decisive = clear = 0
     for path, rows in ((out, rows_along), (out2, rows_across)):
         ds = storage.Dataset.open(path)

@@ -49,11 +49,11 @@ import json
 from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from pamflow.datasets.base import Recipe, clip_at, cut_clip, derive_seed, long_enough
-from pamflow.datasets.spec import BaseSpec, SpecError, StrengthRange, check_families
-from pamflow.perturbations import Chain, default_axis_families, sample_axis
+from pamflow.datasets.spec import BaseSpec, PerturbedSpec, SpecError
+from pamflow.perturbations import Chain, sample_axis
 from pamflow.sources import Sources
 
 #: fractional part of the golden ratio: the step of the acoustic/content sequence
@@ -63,16 +63,9 @@ _KIND_KEY = 0xC0DE
 _CHAIN_TRIES = 8
 
 
-class ContrastiveSpec(BaseSpec):
+class ContrastiveSpec(PerturbedSpec):
     acoustic_share: float = Field(
         0.5, ge=0, le=1, description="share of acoustic pairs; the rest are content pairs"
-    )
-    families: list[str] = Field(
-        default_factory=default_axis_families,
-        description="families the chains draw from (one per category)",
-    )
-    strength: StrengthRange = Field(
-        default_factory=StrengthRange, description="range of the chains' strengths"
     )
     different_speakers: bool = Field(
         True,
@@ -80,10 +73,6 @@ class ContrastiveSpec(BaseSpec):
         "the sources label speakers",
     )
 
-    @field_validator("families")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return check_families(v)
 
 
 def pair_kind(spec: ContrastiveSpec, index: int) -> str:

@@ -21,17 +21,16 @@ Row ``i`` belongs to sequence ``i // queries_per_sequence``, whose generator is 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from pamflow.datasets.base import Recipe, clip_at, cut_clip, derive_seed, example_seed, long_enough
-from pamflow.datasets.listener import ListenerPanel, SimulatedListener, perceptual_distance
+from pamflow.datasets.listener import perceptual_distance
 from pamflow.datasets.psychometric import Prior, Staircase
-from pamflow.datasets.spec import BaseSpec, StrengthRange, check_families
-from pamflow.perturbations import Axis, Chain, default_axis_families, sample_axis
+from pamflow.datasets.spec import BaseSpec, ListenerSpec
+from pamflow.perturbations import Axis, Chain, sample_axis
 from pamflow.sources import Sources
 
 #: keys that keep the sequence and panel generators apart from the per-example seeds
@@ -39,36 +38,13 @@ _SEQUENCE_KEY = 0x5E0
 _PANEL_KEY = 0xA7E1
 
 
-class JndSpec(BaseSpec):
-    families: list[str] = Field(default_factory=default_axis_families,
-                                description="families the axes draw from (one per category)")
-    strength: StrengthRange = Field(default_factory=StrengthRange,
-                                    description="range of ρ asked about")
-    reference_strength: float = Field(15.0, ge=0, le=100,
-                                      description="the reference is degraded along a random axis at U(0, this)")
-    labels: Literal["simulated", "none"] = "simulated"
+class JndSpec(ListenerSpec):
     queries_per_sequence: int = Field(10, ge=1, le=1000)
-    listeners: int = Field(50, ge=1, description="size of the simulated listener panel")
     start_strength: float | None = Field(None, ge=0, le=100,
                                          description="first question of a sequence; default: random in the range")
-    listener_threshold: float = Field(
-        1.0, gt=0, description="median JND of the simulated panel, in perceptual-distance dB")
-    listener_pool_power: float = Field(
-        1.0, ge=1, description="how the listener pools per-frame distances (1: mean, 2: RMS)")
     prior_sigma: float = Field(15.0, gt=0, le=100,
                                description="prior spread of the psychometric function (strength units): "
                                            "the step size of the first questions")
-
-    @field_validator("families")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return check_families(v)
-
-
-@lru_cache(maxsize=8)
-def _panel(seed: int, size: int, threshold: float) -> list[SimulatedListener]:
-    panel = ListenerPanel(threshold_median=threshold)
-    return panel.sample(np.random.default_rng(derive_seed(seed, _PANEL_KEY)), size)
 
 
 class JndRecipe(Recipe):
@@ -123,7 +99,7 @@ class JndRecipe(Recipe):
         start = spec.start_strength if spec.start_strength is not None else float(rng.uniform(lo, hi))
         simulated = spec.labels == "simulated"
         listener_idx = int(rng.integers(spec.listeners))
-        listener = _panel(spec.seed, spec.listeners, spec.listener_threshold)[listener_idx] if simulated else None
+        listener = spec.panel(_PANEL_KEY)[listener_idx] if simulated else None
         start = float(np.clip(start, lo, hi))
         stairs = Staircase(start=start, rng=rng, prior=Prior(mu=start, mu_sd=50.0, sigma=spec.prior_sigma))
         base = {"clip": {"source_id": source_id, "offset_s": offset},

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pamflow.perturbations import default_axis_families
 from pamflow.sources import Sources, SourcesError, default_sources
 
 
@@ -85,6 +86,41 @@ class StrengthRange(BaseModel):
         return self
 
 
+class PerturbedSpec(BaseSpec):
+    """Specs whose examples are perturbed along axes: the families and the strength range."""
+
+    families: list[str] = Field(
+        default_factory=default_axis_families,
+        description="families the axes draw from (at most one per category on an axis)",
+    )
+    strength: StrengthRange = Field(default_factory=StrengthRange,
+                                    description="range of the strengths asked about")
+
+    @field_validator("families")
+    @classmethod
+    def _known_families(cls, v: list[str]) -> list[str]:
+        return check_families(v)
+
+
+class ListenerSpec(PerturbedSpec):
+    """Specs labelled by a simulated listener panel, on a mildly degraded reference."""
+
+    reference_strength: float = Field(
+        15.0, ge=0, le=100, description="the reference is degraded along a random axis at U(0, this)")
+    labels: Literal["simulated", "none"] = "simulated"
+    listeners: int = Field(50, ge=1, description="size of the simulated listener panel")
+    listener_threshold: float = Field(
+        1.0, gt=0, description="median JND of the panel, in perceptual-distance dB")
+    listener_pool_power: float = Field(
+        1.0, ge=1, description="how a listener pools per-frame distances (1: mean, 2: RMS)")
+
+    def panel(self, key: int) -> tuple[Any, ...]:
+        """The simulated panel of this dataset (fixed by seed, size, threshold and ``key``)."""
+        from pamflow.datasets.listener import panel_for
+
+        return panel_for(self.seed, key, self.listeners, self.listener_threshold)
+
+
 def check_families(names: list[str]) -> list[str]:
     from pamflow import perturbations
 
@@ -125,6 +161,8 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
 
 __all__ = [
     "BaseSpec",
+    "ListenerSpec",
+    "PerturbedSpec",
     "SourcesError",
     "SpecError",
     "StrengthRange",

@@ -33,20 +33,19 @@ closer, 1: B closer; null on a tie), ``agreement`` the majority's share of the v
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from scipy.special import ndtr
 
 from pamflow.audio import AudioError, load
-from pamflow.datasets.base import Recipe, clip_at, cut_clip, derive_seed, long_enough
-from pamflow.datasets.listener import ListenerPanel, SimulatedListener, perceptual_distance
-from pamflow.datasets.spec import BaseSpec, StrengthRange, check_families
+from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
+from pamflow.datasets.listener import SimulatedListener, perceptual_distance
+from pamflow.datasets.spec import BaseSpec, ListenerSpec
 from pamflow.labels import LabelsError
-from pamflow.perturbations import Axis, Chain, default_axis_families, get, sample_axis
+from pamflow.perturbations import Axis, Chain, get, sample_axis
 from pamflow.sources import Sources
 
 _PANEL_KEY = 0x7219
@@ -55,40 +54,14 @@ _LISTENER_FIELDS = ("threshold", "slope", "lapse", "seed")
 _ACROSS_TRIES = 32
 
 
-class TripletSpec(BaseSpec):
+class TripletSpec(ListenerSpec):
     mode: Literal["along", "across"] = Field(
         "along", description="along: A and B on one axis; across: on axes of different categories"
-    )
-    families: list[str] = Field(
-        default_factory=default_axis_families,
-        description="families the axes draw from (one per category)",
-    )
-    strength: StrengthRange = Field(
-        default_factory=StrengthRange, description="range of the strengths of A and B"
     )
     path_points: int = Field(
         64, ge=2, le=10000, description="along: points on the path that A and B are picked from"
     )
-    reference_strength: float = Field(
-        15.0,
-        ge=0,
-        le=100,
-        description="the reference is degraded along a random axis at U(0, this)",
-    )
-    labels: Literal["simulated", "none"] = "simulated"
     n_voters: int = Field(9, ge=1, le=1000, description="simulated listeners asked per triplet")
-    listeners: int = Field(50, ge=1, description="size of the simulated listener panel")
-    listener_threshold: float = Field(
-        1.0, gt=0, description="median JND of the panel, perceptual-distance dB (scales the slopes)"
-    )
-    listener_pool_power: float = Field(
-        1.0, ge=1, description="how the listener pools per-frame distances (1: mean, 2: RMS)"
-    )
-
-    @field_validator("families")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return check_families(v)
 
     @model_validator(mode="after")
     def _mode_fits(self) -> TripletSpec:
@@ -104,11 +77,9 @@ class TripletSpec(BaseSpec):
         return self
 
 
-@lru_cache(maxsize=8)
-def panel(seed: int, size: int, threshold: float) -> tuple[SimulatedListener, ...]:
-    """The simulated panel of a dataset with seed ``seed`` (fixed by the spec alone)."""
-    rng = np.random.default_rng(derive_seed(seed, _PANEL_KEY))
-    return tuple(ListenerPanel(threshold_median=threshold).sample(rng, size))
+def panel(spec: TripletSpec) -> tuple[SimulatedListener, ...]:
+    """The simulated panel of a triplet dataset (fixed by the spec alone)."""
+    return spec.panel(_PANEL_KEY)
 
 
 def p_b_closer(listener: SimulatedListener | dict[str, Any], d_a: float, d_b: float) -> float:
@@ -204,7 +175,7 @@ class TripletRecipe(Recipe):
             pool = spec.listener_pool_power
             d_a = perceptual_distance(reference, a, sr, pool_power=pool)
             d_b = perceptual_distance(reference, b, sr, pool_power=pool)
-            members = panel(spec.seed, spec.listeners, spec.listener_threshold)
+            members = panel(spec)
             picks = rng.choice(
                 spec.listeners, size=spec.n_voters, replace=spec.n_voters > spec.listeners
             )

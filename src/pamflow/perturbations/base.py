@@ -171,11 +171,14 @@ class Family(ABC):
         x = check_audio(audio, sample_rate, self.name)
         if x.size == 0:
             return x.copy()
-        y = np.asarray(self._apply(x, int(sample_rate), params, sources), dtype=np.float64)
+        y = np.asarray(self._apply(x, int(sample_rate), params, sources))
         if y.shape != x.shape:
             raise AssertionError(f"{self.name} changed the length: {x.shape} -> {y.shape}")
-        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
-        return fit_full_scale(y, allow_clip=self.clips)
+        if not np.isfinite(y).all():
+            y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        out = fit_full_scale(y, allow_clip=self.clips)
+        # the caller owns the output: never hand back (a view of) the input or the sources
+        return out.copy() if np.may_share_memory(out, x) or not out.flags.writeable else out
 
     def params_from_dict(self, data: dict[str, Any]) -> Params:
         return self.Params.from_dict(data)
@@ -207,10 +210,10 @@ def fit_full_scale(y: np.ndarray, *, allow_clip: bool = False) -> np.ndarray:
 
     Scaling (rather than clipping) keeps the ratio the family controls (SNR, DRR...) exact.
     """
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    peak = max(float(y.max()), -float(y.min())) if y.size else 0.0
     if peak > 1.0:
         y = np.clip(y, -1.0, 1.0) if allow_clip else y / peak
-    return y.astype(np.float32)
+    return y.astype(np.float32, copy=False)
 
 
 def get(name: str) -> Family:

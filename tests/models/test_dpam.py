@@ -91,13 +91,17 @@ def test_distance_is_the_layer_average_of_weighted_mean_abs_differences():
             w.copy_(torch.randn_like(w))
     x, y = torch.randn(2, 1500), torch.randn(2, 1500)
     fx, fy = model.features(x), model.features(y)
-    expected = torch.stack(
+    per_layer = torch.stack(
         [
             (w.abs()[:, None] * (a - b).abs()).mean(dim=(1, 2))
             for w, a, b in zip(model.weights, fx, fy, strict=True)
         ]
-    ).mean(0)
-    torch.testing.assert_close(model(x, y), expected)
+    )
+    torch.testing.assert_close(model(x, y), per_layer.sum(0))  # the paper's sum over layers
+    mean_model = DPAM(DPAMConfig.tiny(layer_reduction="mean")).eval()
+    mean_model.load_state_dict(model.state_dict())
+    torch.testing.assert_close(mean_model(x, y), per_layer.mean(0))
+    expected = per_layer.sum(0)
     with torch.no_grad():  # only |w| matters: the effective weights are non-negative
         for w in model.weights:
             w.neg_()

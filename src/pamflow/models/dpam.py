@@ -10,10 +10,12 @@ Architecture (DPAM paper, sections 2.2 and 3.3; sizes in :class:`DPAMConfig`):
 - :class:`DPAM`, the metric: one learned weight vector ``w_l`` (one weight a channel) per
   layer and the distance
 
-      D(x, y) = 1/L * sum_l mean_{c, t} |w_l[c] * (F_l(x) - F_l(y))[c, t]|
+      D(x, y) = sum_l mean_{c, t} |w_l[c] * (F_l(x) - F_l(y))[c, t]|
 
-  i.e. the paper's sum over layers of ``||w_l ⊙ ΔF_l||_1 / (T_l C_l)``, divided by the number
-  of layers L (the reference code averages over layers). Because only ``|w_l ⊙ ΔF_l|``
+  i.e. the paper's sum over layers of ``||w_l ⊙ ΔF_l||_1 / (T_l C_l)``
+  (``layer_reduction="mean"`` divides by the number of layers L, as the reference code
+  does; the sum gives ``G`` a distance on a scale it can separate from the first steps,
+  which matters on short CPU runs). Because only ``|w_l ⊙ ΔF_l|``
   enters, the effective weights are ``|w_l|`` (non-negative); they start at 1, so an untrained
   DPAM is the plain averaged feature distance (the paper's ``pre`` metric).
 - A small classifier ``G``: ``sigmoid(D) -> 16 -> 6 -> 2`` with ReLU, trained with
@@ -58,6 +60,7 @@ class DPAMConfig:
     dropout: float = 0.3
     shared_dropout: bool = True
     classifier_hidden: tuple[int, ...] = (16, 6)
+    layer_reduction: str = "sum"  # "sum" over layers (paper) or "mean" (reference code)
 
     @classmethod
     def tiny(cls, **overrides) -> DPAMConfig:
@@ -73,6 +76,8 @@ class DPAMConfig:
             raise ValueError(f"DPAMConfig.kernel_size: need an odd size, got {self.kernel_size}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"DPAMConfig.dropout: need 0 <= p < 1, got {self.dropout}")
+        if self.layer_reduction not in ("sum", "mean"):
+            raise ValueError(f"DPAMConfig.layer_reduction: 'sum' or 'mean', got {self.layer_reduction!r}")
 
 
 def waveform_batch(x: Tensor, name: str) -> Tensor:
@@ -179,7 +184,8 @@ class DPAM(nn.Module):
         for w, f in zip(self.weights, feats, strict=True):
             fx, fy = f.chunk(2)
             per_layer.append((w[:, None] * (fx - fy)).abs().mean(dim=(1, 2)))
-        return torch.stack(per_layer).mean(0)
+        stacked = torch.stack(per_layer)
+        return stacked.mean(0) if self.config.layer_reduction == "mean" else stacked.sum(0)
 
     distance = forward
 

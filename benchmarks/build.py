@@ -11,6 +11,7 @@ corpus is built (or found in the cache) before timing starts.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from pamflow import build
 from pamflow.sources import default_sources
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
 
 
 def main() -> None:

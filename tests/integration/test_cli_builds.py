@@ -95,6 +95,8 @@ def test_build_on_a_command_line_cluster_survives_a_killed_worker(
             procs.append(subprocess.Popen(
                 [BIN / "dask", "worker", addr, "--nthreads", "1", "--host", "127.0.0.1",
                  "--no-dashboard", "--no-nanny"],
+                env={**os.environ, "MALLOC_TRIM_THRESHOLD_": "1073741824",
+                     "MALLOC_MMAP_THRESHOLD_": "67108864"},
                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         from distributed import Client
 

@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+
+from pamflow import noresqa_labels as labels
 
 
 def jnd_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
@@ -70,8 +73,7 @@ def triplet_margin_ranking(d_a: Tensor, d_b: Tensor, closer: Tensor, margin: flo
 
 def bin_centres(num_classes: int = 40, delta_max: float = 40.0) -> Tensor:
     """Centres ``μ_k = (k - 1/2) Δmax / K`` (dB) of the K Δ bins, ``[K]`` float32."""
-    width = delta_max / num_classes
-    return (torch.arange(num_classes, dtype=torch.float32) + 0.5) * width
+    return torch.from_numpy(labels.bin_centres(num_classes, delta_max)).float()
 
 
 def delta_bins(delta, num_classes: int = 40, delta_max: float = 40.0) -> Tensor:
@@ -79,36 +81,21 @@ def delta_bins(delta, num_classes: int = 40, delta_max: float = 40.0) -> Tensor:
 
     Bin ``k`` holds ``[k Δmax/K, (k+1) Δmax/K)``; with the defaults 1 dB bins, class 0 for
     ``|Δ|`` in [0, 1) dB and class 39 for [39, 40). Values at or above ``Δmax`` go to the
-    last class (the paper sets Δmax to the largest difference in the data).
+    last class (the paper sets Δmax to the largest difference in the data). The math is
+    :func:`pamflow.noresqa_labels.delta_bins`; the result is on ``delta``'s device.
     """
-    if num_classes < 1 or delta_max <= 0:
-        raise ValueError(
-            f"delta_bins: need num_classes >= 1 and delta_max > 0, got {num_classes}, {delta_max}"
-        )
-    d = torch.as_tensor(delta, dtype=torch.float64).abs()
-    if not torch.isfinite(d).all():
-        raise ValueError("delta_bins: Δ must be finite (mask undefined rows instead)")
-    idx = torch.floor(d * (num_classes / delta_max)).long()
-    return idx.clamp_(0, num_classes - 1)
+    t = torch.as_tensor(delta)
+    idx = labels.delta_bins(t.detach().cpu().double().numpy(), num_classes, delta_max)
+    return torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(t.device)
 
 
 def smoothed_targets(idx: Tensor, num_classes: int = 40) -> Tensor:
     """The paper's smoothed labels ``[B, K]`` for class indices ``[B]``: 0.6 on the class,
     0.2 on each neighbour. At the first and the last class, which have one neighbour, the
-    two remaining values are renormalised to sum to 1 (0.75 and 0.25)."""
-    idx = torch.as_tensor(idx).long()
-    if idx.numel() and (idx.min() < 0 or idx.max() >= num_classes):
-        raise ValueError(
-            f"smoothed_targets: class indices must lie in [0, {num_classes}), "
-            f"got {idx.min().item()}..{idx.max().item()}"
-        )
-    t = torch.zeros(*idx.shape, num_classes, dtype=torch.float32, device=idx.device)
-    t.scatter_(-1, idx[..., None], 0.6)
-    for step in (-1, 1):
-        nb = idx + step
-        ok = (nb >= 0) & (nb < num_classes)
-        t.scatter_add_(-1, nb.clamp(0, num_classes - 1)[..., None], 0.2 * ok[..., None].float())
-    return t / t.sum(-1, keepdim=True)
+    two remaining values are renormalised to sum to 1 (0.75 and 0.25). The math is
+    :func:`pamflow.noresqa_labels.smoothed_targets`; the result is on ``idx``'s device."""
+    t = torch.as_tensor(idx)
+    return torch.from_numpy(labels.smoothed_targets(t.detach().cpu().numpy(), num_classes)).to(t.device)
 
 
 def soft_cross_entropy(

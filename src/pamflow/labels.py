@@ -104,6 +104,58 @@ def import_judgments(dataset: str, judgments: str, out: str) -> dict[str, Any]:
             "votes": sum(len(v) for v in votes.values())}
 
 
+def load_aligned(paths: list[str], sample_rate: int) -> list[np.ndarray]:
+    """Load recordings that belong together (a pair, a triplet) at ``sample_rate``, cut to
+    the shortest and scaled together below full scale (resampling can overshoot it).
+    Raises :class:`AudioError` naming the file that is unreadable, empty or silent."""
+    clips = []
+    for p in paths:
+        x, _ = load(p, sample_rate)
+        if x.size == 0:
+            raise AudioError(f"{p}: no samples")
+        if not np.any(x):
+            raise AudioError(f"{p}: silent (every sample is zero)")
+        clips.append(x)
+    n = min(x.size for x in clips)
+    clips = [x[:n] for x in clips]
+    peak = max(float(np.max(np.abs(x))) for x in clips)
+    return [x / peak if peak > 1.0 else x for x in clips]
+
+
+def write_rows(
+    out: str,
+    recipe_name: str,
+    rows: list[dict[str, Any]],
+    *,
+    sample_rate: int,
+    spec: dict[str, Any],
+    shard_size: int = 500,
+    quarantine: list[dict[str, str]] | None = None,
+) -> int:
+    """Write rows that carry every column of ``recipe_name`` (``params`` as JSON text) as
+    shards of ``shard_size`` rows, then ``dataset.json`` with the quarantine list; returns
+    the number of shards (an empty import still gets one empty shard)."""
+    from pamflow import storage
+    from pamflow.build import schema_for
+    from pamflow.datasets.base import get_recipe
+
+    schema = schema_for(get_recipe(recipe_name), None)  # type: ignore[arg-type]
+    starts = range(0, max(len(rows), 1), shard_size)
+    for s, start in enumerate(starts):
+        storage.write_shard(
+            out, s, rows[start : start + shard_size], schema, sample_rate=sample_rate
+        )
+    storage.finalize_dataset(
+        out,
+        recipe=recipe_name,
+        spec=spec,
+        seed=0,
+        num_shards=len(starts),
+        extra={"quarantine": list(quarantine or [])},
+    )
+    return len(starts)
+
+
 def read_dpam_list(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a published DPAM JND list: tab-separated ``ref_path``, ``test_path``,
     ``label`` (0 same, 1 different), optionally a 4th column with the noise type (leading
@@ -132,27 +184,17 @@ def import_dpam_list(list_path: str, out: str, *, audio_root: str | None = None,
     """A JND dataset (recipe ``jnd``, ``label_source = "dpam-list"``) from a DPAM list.
     Pairs whose audio cannot be read are quarantined (listed in ``dataset.json`` with the
     reason) and the import goes on."""
-    from pamflow.build import schema_for
-    from pamflow.datasets.base import get_recipe
 
     entries = read_dpam_list(list_path)
     root = Path(audio_root) if audio_root else Path(list_path).parent
-    recipe = get_recipe("jnd")
-    schema = schema_for(recipe, None)  # type: ignore[arg-type]
     quarantine: list[dict[str, str]] = []
     rows: list[dict[str, Any]] = []
     for e in entries:
         try:
-            ref, _ = load(str(root / e["ref_path"]), sample_rate)
-            test, _ = load(str(root / e["test_path"]), sample_rate)
+            ref, test = load_aligned([str(root / e["ref_path"]), str(root / e["test_path"])], sample_rate)
         except AudioError as err:
             quarantine.append({"line": str(e["line"]), "reason": str(err)})
             continue
-        n = min(ref.size, test.size)
-        ref, test = ref[:n], test[:n]
-        peak = max(float(np.max(np.abs(ref), initial=0.0)), float(np.max(np.abs(test), initial=0.0)))
-        if peak > 1.0:  # resampling can overshoot full scale: scale the pair together
-            ref, test = ref / peak, test / peak
         i = len(rows)
         rows.append({
             "index": i, "example_id": f"dpam-{e['line']:07d}", "seed": 0,
@@ -163,11 +205,7 @@ def import_dpam_list(list_path: str, out: str, *, audio_root: str | None = None,
             "label_source": "dpam-list", "listener": None, "distance": None,
             "source_id": e["ref_path"], "sequence": i, "query": 0,
         })
-    for s, start in enumerate(range(0, max(len(rows), 1), shard_size)):
-        storage.write_shard(out, s, rows[start : start + shard_size], schema, sample_rate=sample_rate)
-    num_shards = max(1, -(-len(rows) // shard_size))
-    storage.finalize_dataset(
-        out, recipe="jnd", spec={"imported_from": str(list_path), "sample_rate": sample_rate},
-        seed=0, num_shards=num_shards, extra={"quarantine": quarantine},
-    )
+    write_rows(out, "jnd", rows, sample_rate=sample_rate, shard_size=shard_size,
+               spec={"imported_from": str(list_path), "sample_rate": sample_rate},
+               quarantine=quarantine)
     return {"recipe": "jnd", "path": out, "rows": len(rows), "quarantined": len(quarantine)}

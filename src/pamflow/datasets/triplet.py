@@ -26,8 +26,8 @@ closer, 1: B closer; null on a tie), ``agreement`` the majority's share of the v
 ``votes`` their number. ``none`` leaves the labels null, for a human test.
 
 :func:`import_triplet_list` turns a published triplet list (``ref``, ``s1``, ``s2``,
-``label``) into a dataset of this recipe; its helpers :func:`load_aligned` and
-:func:`write_rows` are generic (any recipe's imported rows).
+``label``) into a dataset of this recipe, with the generic import helpers
+:func:`pamflow.labels.load_aligned` and :func:`pamflow.labels.write_rows`.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy.special import ndtr
 
-from pamflow.audio import AudioError, load
+from pamflow.audio import AudioError
 from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
 from pamflow.datasets.listener import SimulatedListener, perceptual_distance
 from pamflow.datasets.spec import BaseSpec, ListenerSpec
-from pamflow.labels import LabelsError
+from pamflow.labels import LabelsError, load_aligned, write_rows
 from pamflow.perturbations import Axis, Chain, get, sample_axis
 from pamflow.sources import Sources
 
@@ -318,56 +318,6 @@ def read_triplet_list(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def load_aligned(paths: list[str], sample_rate: int) -> list[np.ndarray]:
-    """Load recordings that belong together (a pair, a triplet) at ``sample_rate``, cut to
-    the shortest and scaled together below full scale (resampling can overshoot it).
-    Raises :class:`AudioError` naming the file that is unreadable, empty or silent."""
-    clips = []
-    for p in paths:
-        x, _ = load(p, sample_rate)
-        if x.size == 0:
-            raise AudioError(f"{p}: no samples")
-        if not np.any(x):
-            raise AudioError(f"{p}: silent (every sample is zero)")
-        clips.append(x)
-    n = min(x.size for x in clips)
-    clips = [x[:n] for x in clips]
-    peak = max(float(np.max(np.abs(x))) for x in clips)
-    return [x / peak if peak > 1.0 else x for x in clips]
-
-
-def write_rows(
-    out: str,
-    recipe_name: str,
-    rows: list[dict[str, Any]],
-    *,
-    sample_rate: int,
-    spec: dict[str, Any],
-    shard_size: int = 500,
-    quarantine: list[dict[str, str]] | None = None,
-) -> int:
-    """Write rows that carry every column of ``recipe_name`` (``params`` as JSON text) as
-    shards of ``shard_size`` rows, then ``dataset.json`` with the quarantine list; returns
-    the number of shards (an empty import still gets one empty shard)."""
-    from pamflow import storage
-    from pamflow.build import schema_for
-    from pamflow.datasets.base import get_recipe
-
-    schema = schema_for(get_recipe(recipe_name), None)  # type: ignore[arg-type]
-    starts = range(0, max(len(rows), 1), shard_size)
-    for s, start in enumerate(starts):
-        storage.write_shard(
-            out, s, rows[start : start + shard_size], schema, sample_rate=sample_rate
-        )
-    storage.finalize_dataset(
-        out,
-        recipe=recipe_name,
-        spec=spec,
-        seed=0,
-        num_shards=len(starts),
-        extra={"quarantine": list(quarantine or [])},
-    )
-    return len(starts)
 
 
 def import_triplet_list(

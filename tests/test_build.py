@@ -102,3 +102,26 @@ def test_simulated_labels_are_balanced(tmp_path, demo_corpus):
     spec = {**SPEC, "num_examples": 120, "shard_size": 60, "queries_per_sequence": 10, "seed": 11}
     summary = build.build_local("jnd", spec, out)
     assert 0.4 <= summary["share_different"] <= 0.6, summary
+
+
+def test_uniform_strength_sampling_keeps_labels_but_not_the_staircase(tmp_path, demo_corpus):
+    spec = {**SPEC, "num_examples": 20, "shard_size": 20, "queries_per_sequence": 10}
+
+    def strengths_and_labels(**change) -> tuple[list, list]:
+        out = str(tmp_path / "-".join(f"{k}{v}" for k, v in change.items()))
+        build.build_local("jnd", {**spec, **change}, out)
+        table = storage.Dataset.open(out).to_table(columns=["strength", "label"])
+        return table.column("strength").to_pylist(), table.column("label").to_pylist()
+
+    # uniform: the questions do not depend on the answers, so a harder-to-please panel
+    # changes the labels only; the staircase follows the answers, so its strengths move too
+    easy_s, easy_y = strengths_and_labels(strength_sampling="uniform", listener_threshold=0.2)
+    hard_s, hard_y = strengths_and_labels(strength_sampling="uniform", listener_threshold=5.0)
+    assert easy_s == hard_s and None not in easy_y
+    assert sum(easy_y) > sum(hard_y)
+    stair_easy, _ = strengths_and_labels(listener_threshold=0.2)
+    stair_hard, _ = strengths_and_labels(listener_threshold=5.0)
+    assert stair_easy != stair_hard
+    with pytest.raises(SpecError, match="staircase"):
+        build.prepare("jnd", {**spec, "labels": "none", "strength_sampling": "staircase"},
+                      str(tmp_path / "bad"))

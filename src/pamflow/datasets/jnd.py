@@ -14,6 +14,13 @@ Labels (``labels`` in the spec):
   the answers so far, so the pairs concentrate around the JND and the labels balance.
 - ``none``: ρ drawn uniformly in the strength range; ``label`` is null, for a human test.
 
+``strength_sampling`` picks the strengths: ``staircase`` (the default with simulated labels;
+needs them) or ``uniform`` (ρ uniform in the strength range; the default without labels).
+Uniform strengths with simulated labels make a test set that covers the whole axis rather
+than its JND region: most of its pairs are clearly the same or clearly different, so its
+labels are far more predictable than those of a staircase set, whose pairs sit where the
+listener hesitates by design.
+
 Row ``i`` belongs to sequence ``i // queries_per_sequence``, whose generator is seeded by
 ``(spec.seed, sequence)`` only: the rows do not depend on workers or shard size.
 """
@@ -21,10 +28,10 @@ Row ``i`` belongs to sequence ``i // queries_per_sequence``, whose generator is 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pamflow.datasets.base import Recipe, clip_at, cut_clip, derive_seed, example_seed, long_enough
 from pamflow.datasets.listener import perceptual_distance
@@ -45,6 +52,22 @@ class JndSpec(ListenerSpec):
     prior_sigma: float = Field(15.0, gt=0, le=100,
                                description="prior spread of the psychometric function (strength units): "
                                            "the step size of the first questions")
+    strength_sampling: Literal["staircase", "uniform"] | None = Field(
+        None, description="how questions pick their strength: 'staircase' (active learning, the "
+                          "default with simulated labels) or 'uniform' (the default without labels)")
+
+    @model_validator(mode="after")
+    def _check_sampling(self) -> JndSpec:
+        if self.strength_sampling == "staircase" and self.labels != "simulated":
+            raise ValueError("strength_sampling 'staircase' needs labels: simulated (it picks each "
+                             "strength from the answers so far)")
+        return self
+
+    @property
+    def staircase(self) -> bool:
+        """Whether the strengths come from the active-learning staircase."""
+        default = "staircase" if self.labels == "simulated" else "uniform"
+        return (self.strength_sampling or default) == "staircase"
 
 
 class JndRecipe(Recipe):
@@ -106,14 +129,15 @@ class JndRecipe(Recipe):
                 "reference_chain": ref_chain.to_list(), "axis": axis.to_dict()}
         rows = []
         for k in range(count):
-            rho = float(np.clip(stairs.next(), lo, hi)) if simulated else float(rng.uniform(lo, hi))
+            rho = float(np.clip(stairs.next(), lo, hi)) if spec.staircase else float(rng.uniform(lo, hi))
             chain = axis.chain(rho, sources)
             perturbed = chain.apply(reference, sr, sources)
             label = distance = None
             if listener is not None:
                 distance = perceptual_distance(reference, perturbed, sr, pool_power=spec.listener_pool_power)
                 label = int(rng.random() < listener.p_different(distance))
-                stairs.record(rho, label)
+                if spec.staircase:
+                    stairs.record(rho, label)
             rows.append({
                 "reference": reference,
                 "perturbed": perturbed,

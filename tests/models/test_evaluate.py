@@ -303,3 +303,41 @@ def test_real_checkpoint_held_out_split_and_table(jnd, tmp_path):
     table = format_table(evaluate(MeanAbsDistance(), [jnd]))
     assert "jnd.auc" in table and f"{45.5 / 49:.4g}" in table
     assert "jnd.monotonicity.per_axis.mp3+eq" in table
+
+
+def test_simulated_listener_reference_from_recorded_distances(tmp_path):
+    """The labels' own predictability: the listener's recorded distance as a detector, and
+    the ideal listener-aware accuracy mean(max(p, 1 - p)) from the recorded parameters."""
+    from scipy.special import ndtr
+
+    listener = {"threshold": 1.0, "slope": 0.25, "lapse": 0.02, "seed": 0}
+    # (listener distance, label); the last row is imported: no distance, no listener
+    recorded = [(0.2, 0), (0.6, 0), (0.9, 1), (1.1, 0), (1.3, 1), (2.0, 1), (None, 1)]
+    rows = [
+        {
+            "reference": tone(0),
+            "perturbed": tone(0) + np.float32(0.01 * (i + 1)),
+            "label": lab,
+            "distance": dist,
+            "params": {"listener": listener} if dist is not None else {},
+            "source_id": f"src-{i}",
+        }
+        for i, (dist, lab) in enumerate(recorded)
+    ]
+    cols = [
+        Column("reference", "audio"),
+        Column("perturbed", "audio"),
+        Column("label", "int64", True),
+        Column("distance", "float64", True),
+        Column("source_id", "string"),
+    ]
+    ref = evaluate(MeanAbsDistance(), [write(tmp_path / "jnd", "jnd", cols, rows)])["jnd"]
+    sim = ref["simulated_listener"]
+    d = [x for x, _ in recorded[:-1]]
+    y = [lab for _, lab in recorded[:-1]]
+    assert sim["n"] == 6
+    assert sim["distance_auc"] == pytest.approx(brute_auc(d, y))
+    assert sim["distance_best_threshold_accuracy"] == pytest.approx(5 / 6)  # one 1 below a 0
+    p = 0.01 + 0.98 * ndtr((np.array(d) - 1.0) / 0.25)
+    assert sim["expected_accuracy"] == pytest.approx(np.mean(np.maximum(p, 1 - p)))
+    assert ref["n_labelled"] == 7  # the imported row still counts for the model's figures

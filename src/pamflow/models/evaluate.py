@@ -11,6 +11,13 @@ by its kind (told by its columns) and returns a JSON-able dict:
   strength within each ``sequence`` (one reference, one axis), as the mean over sequences and
   the mean per axis (axis families joined by "+"); sequences of fewer than 3 rows or a
   constant strength or distance are left out. Unlabelled rows count for monotonicity only.
+  ``simulated_listener`` (rows labelled by a simulated listener, which record its
+  ``distance`` and parameters): how predictable the labels are at all, to read the model's
+  figures against. ``distance_auc`` and ``distance_best_threshold_accuracy``: the listener's
+  own distance as a detector, with the threshold that suits these rows best (what a model
+  that knew the listener's distance but not the listener would reach); ``expected_accuracy``:
+  the mean over rows of ``max(p, 1 - p)``, ``p`` the row listener's probability of answering
+  "different" (an ideal predictor that also knows which listener answered).
 - ``triplet`` (``reference``, ``a``, ``b``, ``label`` 0 = A closer): ``accuracy``, the 2AFC
   accuracy (the nearer of A and B is the labelled one; a tie scores one half), over rows with
   ``agreement >= min_agreement`` when given.
@@ -29,6 +36,7 @@ The distance of a pair is ``model(reference, test)`` for DPAM and CDPAM and
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 from collections import defaultdict
@@ -55,7 +63,7 @@ KINDS = {
     "nmr": (("a", "b"), ("preference", "a_sisdr", "b_sisdr")),
 }
 OPTIONAL = {
-    "jnd": ("strength", "axis", "sequence"),
+    "jnd": ("strength", "axis", "sequence", "distance", "params"),
     "triplet": ("agreement",),
     "nmr": ("a_snr", "b_snr"),
 }
@@ -216,7 +224,39 @@ def jnd_metrics(out: dict) -> dict[str, Any]:
         axis = ["+".join(a) for a in out["axis"]] if out["axis"] else ["all"] * len(d)
         strength = [np.nan if s is None else s for s in out["strength"]]
         res["monotonicity"] = monotonicity(d, strength, sequence, axis)
+    if out["distance"]:
+        res["simulated_listener"] = listener_reference(out["label"], out["distance"], out["params"])
     return res
+
+
+def listener_reference(labels: list, distances: list, params: list) -> dict[str, Any] | None:
+    """How well the simulated listener's own distance and psychometric function predict the
+    labels of the rows that carry them (see the module docstring); None when no row does."""
+    from pamflow.datasets.listener import SimulatedListener
+
+    y, dist, p = [], [], []
+    for label, distance, param in zip(labels, distances, params or [None] * len(labels), strict=True):
+        if label is None or distance is None or not math.isfinite(distance):
+            continue
+        y.append(int(label))
+        dist.append(float(distance))
+        info = json.loads(param) if isinstance(param, str) else param
+        spec = (info or {}).get("listener")
+        p.append(SimulatedListener.from_dict(spec).p_different(distance) if spec else math.nan)
+    if not y:
+        return None
+    acc, threshold = best_threshold_accuracy(dist, y)
+    probs = np.asarray(p, dtype=float)
+    known = np.isfinite(probs)
+    return {
+        "n": len(y),
+        "distance_auc": roc_auc(dist, y),
+        "distance_best_threshold_accuracy": acc,
+        "distance_threshold": threshold,
+        "expected_accuracy": (
+            float(np.mean(np.maximum(probs[known], 1 - probs[known]))) if known.any() else None
+        ),
+    }
 
 
 def triplet_metrics(out: dict, min_agreement: float | None) -> dict[str, Any]:

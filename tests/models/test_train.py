@@ -3,6 +3,7 @@ checkpoints, metrics and plot are written, the held-out split and batches are so
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -235,11 +236,18 @@ def test_dpam_resampled_input_and_held_out_split(jnd):
     assert all(held_out(s, 0.3) for s in src_held)
 
 
-def test_resume_is_bit_identical(jnd, tmp_path):
+SCHEDULES = {
+    "constant": {"epochs": 50},
+    "cosine": {"epochs": 4, "lr_schedule": "cosine", "warmup_steps": 3, "weight_decay": 0.01},
+}
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_resume_is_bit_identical(jnd, tmp_path, schedule):
     """N steps straight == N/2 steps, then resume for N/2 more (augmentation, dropout and an
-    epoch boundary with its held-out evaluation in between)."""
-    full = DPAMTrainConfig.tiny(max_steps=10, epochs=50, checkpoint_every=3)
-    half = DPAMTrainConfig.tiny(max_steps=5, epochs=50, checkpoint_every=3)
+    epoch boundary with its held-out evaluation in between; a learning-rate schedule)."""
+    full = DPAMTrainConfig.tiny(max_steps=10, checkpoint_every=3, **SCHEDULES[schedule])
+    half = DPAMTrainConfig.tiny(max_steps=5, checkpoint_every=3, **SCHEDULES[schedule])
     a = train_dpam([jnd], tmp_path / "a", full)
     b1 = train_dpam([jnd], tmp_path / "b", half)
     assert b1["steps"] == 5
@@ -255,7 +263,8 @@ def test_resume_is_bit_identical(jnd, tmp_path):
     ]
     assert losses[0] == losses[1]
     # and a run that differs (another seed) does not match
-    c = train_dpam([jnd], tmp_path / "c", DPAMTrainConfig.tiny(max_steps=10, epochs=50, seed=1))
+    other = DPAMTrainConfig.tiny(max_steps=10, seed=1, **SCHEDULES[schedule])
+    c = train_dpam([jnd], tmp_path / "c", other)
     sc = ck.load_checkpoint(c["model"])["state_dict"]
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
@@ -264,6 +273,35 @@ def test_resume_refuses_a_changed_config(jnd, tmp_path):
     train_dpam([jnd], tmp_path, DPAMTrainConfig.tiny(max_steps=2))
     with pytest.raises(ValueError, match="lr"):
         train_dpam([jnd], tmp_path, DPAMTrainConfig.tiny(max_steps=4, lr=1e-3), resume=True)
+    # more epochs are fine at a constant rate, not under a schedule laid over the epochs
+    train_dpam([jnd], tmp_path, DPAMTrainConfig.tiny(max_steps=3, epochs=2), resume=True)
+    cosine = DPAMTrainConfig.tiny(max_steps=2, epochs=2, lr_schedule="cosine")
+    train_dpam([jnd], tmp_path / "cos", cosine)
+    with pytest.raises(ValueError, match="epochs"):
+        longer = DPAMTrainConfig.tiny(max_steps=3, epochs=3, lr_schedule="cosine")
+        train_dpam([jnd], tmp_path / "cos", longer, resume=True)
+
+
+def test_checkpoints_from_before_a_config_field_resume_with_its_default(jnd, tmp_path):
+    s = train_dpam([jnd], tmp_path, DPAMTrainConfig.tiny(max_steps=2))
+    raw = torch.load(s["checkpoint"], map_location="cpu", weights_only=True)
+    for name in ("lr_schedule", "warmup_steps", "lr_final", "weight_decay"):
+        del raw["extra"]["train_config"][name]
+    torch.save(raw, s["checkpoint"])
+    assert train_dpam([jnd], tmp_path, DPAMTrainConfig.tiny(max_steps=3), resume=True)["steps"] == 3
+
+
+def test_learning_rate_schedules():
+    cos = DPAMTrainConfig.tiny(lr=1e-3, lr_schedule="cosine", warmup_steps=4, lr_final=0.1)
+    assert [cos.lr_at(s, 104) for s in range(4)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3])
+    assert cos.lr_at(4, 104) == pytest.approx(1e-3)
+    assert cos.lr_at(54, 104) == pytest.approx(0.55e-3)  # halfway: midway to the floor
+    assert cos.lr_at(104, 104) == pytest.approx(1e-4)
+    rates = [cos.lr_at(s, 104) for s in range(4, 105)]
+    assert all(a >= b for a, b in itertools.pairwise(rates))
+    assert DPAMTrainConfig.tiny(lr=1e-3).lr_at(50, 100) == 1e-3
+    with pytest.raises(ValueError, match="lr_schedule"):
+        DPAMTrainConfig.tiny(lr_schedule="step")
 
 
 def test_checkpoint_metrics_and_plot(jnd, tmp_path):

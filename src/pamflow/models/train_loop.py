@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -54,7 +54,11 @@ from pamflow.models.train_state import restore, rng_state
 class TrainConfig:
     """What every training run shares (the model's own config is added by each subclass).
 
-    ``lr``: Adam learning rate. ``batch_size``: rows a step. ``epochs``: passes over the
+    ``lr``: Adam learning rate (the peak one with a schedule); ``lr_schedule``: ``constant``
+    or ``cosine`` (from ``lr`` down to ``lr * lr_final`` over ``epochs`` epochs, after
+    ``warmup_steps`` of linear rise from zero; ``max_steps`` stops the run early without
+    shortening the schedule, and a resumed cosine run may not change ``epochs``); ``weight_decay``: AdamW's decoupled weight
+    decay (0: plain Adam). ``batch_size``: rows a step. ``epochs``: passes over the
     training rows; ``max_steps`` (optional) stops earlier, after that many optimiser steps.
     ``seed``: model initialisation, batch order, crops, augmentation and dropout.
     ``device``: a torch device; ``amp`` (float16 autocast + GradScaler) and pinned memory are
@@ -67,6 +71,10 @@ class TrainConfig:
     """
 
     lr: float = 1e-4
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = 0
+    lr_final: float = 0.0
+    weight_decay: float = 0.0
     batch_size: int = 16
     epochs: int = 1
     max_steps: int | None = None
@@ -86,6 +94,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = {
             "lr": self.lr > 0,
+            "lr_schedule": self.lr_schedule in ("constant", "cosine"),
+            "warmup_steps": self.warmup_steps >= 0,
+            "lr_final": 0.0 <= self.lr_final <= 1.0,
+            "weight_decay": self.weight_decay >= 0,
             "batch_size": self.batch_size >= 1,
             "epochs": self.epochs >= 1,
             "max_steps": self.max_steps is None or self.max_steps >= 1,
@@ -99,6 +111,27 @@ class TrainConfig:
         if bad:
             values = {k: getattr(self, k) for k in bad}
             raise ValueError(f"{type(self).__name__}: invalid value(s) {values}")
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """The learning rate of optimiser step ``step`` (0-based) of a ``total_steps`` run: a
+        function of the step alone, so a resumed run follows the same schedule."""
+        if self.warmup_steps and step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return self.lr
+        span = max(1, total_steps - self.warmup_steps)
+        progress = min(1.0, (step - self.warmup_steps) / span)
+        floor = self.lr * self.lr_final
+        return floor + (self.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def defaults(self) -> dict[str, Any]:
+        """The plain default of every field that has one (what a checkpoint written before a
+        field existed ran with)."""
+        return {
+            f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+            for f in dataclasses.fields(self)
+            if f.default is not dataclasses.MISSING
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain values (the model config as a nested dict)."""
@@ -204,7 +237,12 @@ def fit(
 
     # -- model, optimiser, RNG; or all of them from the last checkpoint -----------------
     model.to(device)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = (
+        torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.weight_decay
+        else torch.optim.Adam(params, lr=cfg.lr)
+    )
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     gen = torch.Generator().manual_seed(cfg.seed)  # augmentation draws
     step, epoch, batch_in_epoch = 0, 0, 0
@@ -213,7 +251,8 @@ def fit(
     final_path.unlink(missing_ok=True)  # this run is not finished until it writes it again
     if resume and ckpt_path.exists():
         step, epoch, batch_in_epoch = restore(
-            ckpt_path, task.name, cfg.to_dict(), model, opt, scaler, gen, cuda
+            ckpt_path, task.name, cfg.to_dict(), model, opt, scaler, gen, cuda,
+            defaults=cfg.defaults(),
         )
         log.truncate(step)
     else:
@@ -235,6 +274,7 @@ def fit(
 
     # -- the loop ------------------------------------------------------------------------
     max_steps = cfg.max_steps or math.inf
+    total_steps = cfg.epochs * len(batches(0))  # the schedule's length: max_steps cuts it short
     window = Window()
     ctx = Context(cfg, sr, gen)
     train_time, train_examples, last_eval, last_epoch = 0.0, 0, None, epoch
@@ -245,6 +285,8 @@ def fit(
         for batch in batch_loader(train_set, keys[batch_in_epoch:], crops, cfg, epoch):
             batch = to_device(batch, device)
             task.train_mode(model)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_at(step, total_steps)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 loss, correct = task.step(model, batch, ctx)
             opt.zero_grad(set_to_none=True)

@@ -66,25 +66,30 @@ def restore(
     scaler: torch.amp.GradScaler,
     gen: torch.Generator,
     cuda: bool,
+    *,
+    defaults: dict[str, Any] | None = None,
 ) -> tuple[int, int, int]:
     """Load checkpoint ``path`` into a run of ``task`` whose config is ``train_config`` (as
     ``TrainConfig.to_dict()``): weights, optimiser, scaler and RNG states. Only the fields in
-    :data:`RESUMABLE_CHANGES` may differ from the checkpoint's. Returns ``(step, epoch,
+    :data:`RESUMABLE_CHANGES` may differ from the checkpoint's; a field the checkpoint lacks
+    (added to the config after it was written) counts as its value in ``defaults``. Returns ``(step, epoch,
     batch_in_epoch)``."""
     ckpt = load_checkpoint(path)
     extra = ckpt.get("extra", {})
     if extra.get("task") != task:
         raise ValueError(f"{path}: a {extra.get('task')!r} checkpoint, cannot resume {task!r}")
-    saved = extra["train_config"]
+    saved = {**(defaults or {}), **extra["train_config"]}
     keys = sorted(set(saved) | set(train_config))
-    changed = [
-        k for k in keys if saved.get(k) != train_config.get(k) and k not in RESUMABLE_CHANGES
-    ]
+    # a schedule over the run's epochs is fixed by them: changing them would bend it
+    free = RESUMABLE_CHANGES - (
+        {"epochs"} if saved.get("lr_schedule", "constant") != "constant" else set()
+    )
+    changed = [k for k in keys if saved.get(k) != train_config.get(k) and k not in free]
     if changed:
         diff = {k: (saved.get(k), train_config.get(k)) for k in changed}
         raise ValueError(
             f"{path}: cannot resume with a different config: {diff} (checkpoint, now); "
-            f"only {sorted(RESUMABLE_CHANGES)} may change"
+            f"only {sorted(free)} may change"
         )
     model.load_state_dict(ckpt["state_dict"])
     opt.load_state_dict(extra["optimizer"])

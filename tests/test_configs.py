@@ -1,0 +1,30 @@
+"""The example configs in configs/ stay valid: every spec parses for its recipe, every
+training config for its model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pamflow.datasets.spec import load_spec_file
+from pamflow.datasets.base import get_recipe
+from pamflow.models.train import train_config
+
+CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+
+
+def test_there_are_configs():
+    assert len(CONFIGS) >= 4
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_config_parses(path):
+    kind = path.name.split("-")[0]
+    data = load_spec_file(str(path))
+    if kind in ("dpam", "cdpam", "noresqa"):
+        cfg = train_config(kind, data)
+        assert all(getattr(cfg, k) == v for k, v in data.items() if k != "model")
+    else:
+        spec = get_recipe(kind).parse(data)
+        assert all(getattr(spec, k) == v for k, v in data.items())

@@ -121,6 +121,7 @@ class JndRecipe(Recipe):
         lo, hi = spec.strength.low, spec.strength.high
         start = spec.start_strength if spec.start_strength is not None else float(rng.uniform(lo, hi))
         simulated = spec.labels == "simulated"
+        staircase = spec.staircase
         listener_idx = int(rng.integers(spec.listeners))
         listener = spec.panel(_PANEL_KEY)[listener_idx] if simulated else None
         start = float(np.clip(start, lo, hi))
@@ -129,14 +130,14 @@ class JndRecipe(Recipe):
                 "reference_chain": ref_chain.to_list(), "axis": axis.to_dict()}
         rows = []
         for k in range(count):
-            rho = float(np.clip(stairs.next(), lo, hi)) if spec.staircase else float(rng.uniform(lo, hi))
+            rho = float(np.clip(stairs.next(), lo, hi)) if staircase else float(rng.uniform(lo, hi))
             chain = axis.chain(rho, sources)
             perturbed = chain.apply(reference, sr, sources)
             label = distance = None
             if listener is not None:
                 distance = perceptual_distance(reference, perturbed, sr, pool_power=spec.listener_pool_power)
                 label = int(rng.random() < listener.p_different(distance))
-                if spec.staircase:
+                if staircase:
                     stairs.record(rho, label)
             rows.append({
                 "reference": reference,

@@ -47,7 +47,7 @@ from pamflow.models.data import (
     to_device,
 )
 from pamflow.models.train_metrics import MetricsLog, Window, plot_metrics
-from pamflow.models.train_state import restore, rng_state
+from pamflow.models.train_state import RESUMABLE_CHANGES, restore, rng_state
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,9 @@ class TrainConfig:
     ``lr``: Adam learning rate (the peak one with a schedule); ``lr_schedule``: ``constant``
     or ``cosine`` (from ``lr`` down to ``lr * lr_final`` over ``epochs`` epochs, after
     ``warmup_steps`` of linear rise from zero; ``max_steps`` stops the run early without
-    shortening the schedule, and a resumed cosine run may not change ``epochs``); ``weight_decay``: AdamW's decoupled weight
-    decay (0: plain Adam). ``batch_size``: rows a step. ``epochs``: passes over the
+    shortening the schedule, and a resumed cosine run may not change ``epochs``);
+    ``weight_decay``: AdamW's decoupled weight decay (0: plain Adam). ``batch_size``: rows a
+    step. ``epochs``: passes over the
     training rows; ``max_steps`` (optional) stops earlier, after that many optimiser steps.
     ``seed``: model initialisation, batch order, crops, augmentation and dropout.
     ``device``: a torch device; ``amp`` (float16 autocast + GradScaler) and pinned memory are
@@ -124,23 +125,30 @@ class TrainConfig:
         floor = self.lr * self.lr_final
         return floor + (self.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
+    def resumable_changes(self) -> frozenset[str]:
+        """Fields a resumed run may change (:data:`~pamflow.models.train_state.RESUMABLE_CHANGES`);
+        a schedule laid over the epochs also fixes ``epochs``."""
+        return RESUMABLE_CHANGES - ({"epochs"} if self.lr_schedule != "constant" else set())
+
     def defaults(self) -> dict[str, Any]:
         """The plain default of every field that has one (what a checkpoint written before a
         field existed ran with)."""
         return {
-            f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+            f.name: _plain(f.default)
             for f in dataclasses.fields(self)
             if f.default is not dataclasses.MISSING
         }
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain values (the model config as a nested dict)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            is_config = dataclasses.is_dataclass(v) and not isinstance(v, type)
-            out[f.name] = config_to_dict(v) if is_config else list(v) if isinstance(v, tuple) else v
-        return out
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _plain(value: Any) -> Any:
+    """A config value as stored in checkpoints: nested configs as dicts, tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return config_to_dict(value)
+    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass
@@ -251,8 +259,7 @@ def fit(
     final_path.unlink(missing_ok=True)  # this run is not finished until it writes it again
     if resume and ckpt_path.exists():
         step, epoch, batch_in_epoch = restore(
-            ckpt_path, task.name, cfg.to_dict(), model, opt, scaler, gen, cuda,
-            defaults=cfg.defaults(),
+            ckpt_path, task.name, cfg, model, opt, scaler, gen, cuda
         )
         log.truncate(step)
     else:

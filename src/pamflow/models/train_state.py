@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from pamflow.models.checkpoint import config_to_dict, load_checkpoint
+
+if TYPE_CHECKING:
+    from pamflow.models.train_loop import TrainConfig
 
 #: fields a resumed run may change; any other difference from the checkpoint is an error
 RESUMABLE_CHANGES = frozenset(
@@ -60,33 +63,27 @@ def set_rng_state(state: dict[str, Any], gen: torch.Generator, cuda: bool) -> No
 def restore(
     path: str | os.PathLike,
     task: str,
-    train_config: dict[str, Any],
+    cfg: TrainConfig,
     model: torch.nn.Module,
     opt: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     gen: torch.Generator,
     cuda: bool,
-    *,
-    defaults: dict[str, Any] | None = None,
 ) -> tuple[int, int, int]:
-    """Load checkpoint ``path`` into a run of ``task`` whose config is ``train_config`` (as
-    ``TrainConfig.to_dict()``): weights, optimiser, scaler and RNG states. Only the fields in
-    :data:`RESUMABLE_CHANGES` may differ from the checkpoint's; a field the checkpoint lacks
-    (added to the config after it was written) counts as its value in ``defaults``. Returns ``(step, epoch,
-    batch_in_epoch)``."""
+    """Load checkpoint ``path`` into a run of ``task`` with config ``cfg``: weights,
+    optimiser, scaler and RNG states. Only the fields in ``cfg.resumable_changes()`` may
+    differ from the checkpoint's; a field the checkpoint lacks (added to the config after it
+    was written) counts as its default. Returns ``(step, epoch, batch_in_epoch)``."""
     ckpt = load_checkpoint(path)
     extra = ckpt.get("extra", {})
     if extra.get("task") != task:
         raise ValueError(f"{path}: a {extra.get('task')!r} checkpoint, cannot resume {task!r}")
-    saved = {**(defaults or {}), **extra["train_config"]}
-    keys = sorted(set(saved) | set(train_config))
-    # a schedule over the run's epochs is fixed by them: changing them would bend it
-    free = RESUMABLE_CHANGES - (
-        {"epochs"} if saved.get("lr_schedule", "constant") != "constant" else set()
-    )
-    changed = [k for k in keys if saved.get(k) != train_config.get(k) and k not in free]
+    saved = {**cfg.defaults(), **extra["train_config"]}
+    now = cfg.to_dict()
+    free = cfg.resumable_changes()
+    changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k not in free]
     if changed:
-        diff = {k: (saved.get(k), train_config.get(k)) for k in changed}
+        diff = {k: (saved.get(k), now.get(k)) for k in changed}
         raise ValueError(
             f"{path}: cannot resume with a different config: {diff} (checkpoint, now); "
             f"only {sorted(free)} may change"

@@ -1,0 +1,96 @@
+"""Rows are pinned: a fixed small spec of every recipe, and every perturbation family at
+three strengths, hash to the digests recorded here.
+
+The digests were recorded before the package restructure (issue 9) and must not move
+when code moves. A change that is meant to change rows updates them in its own commit,
+saying why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from pamflow import perturbations
+from pamflow.build import build_local
+from pamflow.datasets import recipe_names
+from pamflow.testing import row_digests, speech_like
+
+#: one small spec per recipe; jnd twice: a light axis mix and the default families
+SPECS = {
+    "jnd": {"families": ["white_noise", "eq"], "queries_per_sequence": 2},
+    "jnd-default-axes": {"queries_per_sequence": 3},
+    "triplet": {"families": ["white_noise", "eq", "mulaw"], "n_voters": 3},
+    "contrastive": {"families": ["white_noise", "eq"]},
+    "nmr": {},
+    "codec": {},
+    "domain": {},
+}
+
+ROW_DIGESTS = {
+    "codec": "4f48490adb8ec9c375a0ce0db55da0094285a648a975f27c4baab08a4327403e",
+    "contrastive": "fe70f7a472e2013a0d554b45522f831767d7addd6a52b6856ecbf8eb2fe591b2",
+    "domain": "ace529ba737b32b13337a1397d6070d9d1f05d6ead69af0ff73e29660088b5b2",
+    "jnd": "d9261df1a734d421e182dead03c8856cf770f00f1c408471eec2f5e2137f6efd",
+    "jnd-default-axes": "9aff283f1b2a9d8af6bf73db3581c7c36d04b43a38cdc543e743952314317b5e",
+    "nmr": "7a957093987e16f8f9d324ee165335458bcd0f05dbb1fe1bb423427988b3684c",
+    "triplet": "1838fd4e23c98799397167cd7ff4ad8703bdb76df7f18225a53ad88b62b8d970",
+}
+
+FAMILY_DIGESTS = {
+    "applause_noise": "9ae4360cda363ed33f4d6bebe2b9fbdeb3a548a626f9ec93d7a2c848cebd60be",
+    "babble_noise": "1e5c41030a1e86467ff229a354f09a4333b745d905478ba3945618df295f694b",
+    "clipping": "e6baed9273dabfd3663b7bc7cc261d83c6d45eaee9e79c87e5ee245699ec1d40",
+    "corpus_noise": "1e5c41030a1e86467ff229a354f09a4333b745d905478ba3945618df295f694b",
+    "delay": "bd5abb138e565a9fd309f8bb760a533e2b2d0530362f0fc6dfe60e952c819e7c",
+    "dropouts": "41edd82dbea910a3f19fb1d58136ecdb9fc4e6ea638acdcaf74e50d73fb8e5f5",
+    "eq": "ab0f44441d501aea00eb02a79783d52d7731890464dda5f88e7d4eb80e4fb881",
+    "freq_mask": "603f87456f1dc34187e99a5b4dbeaa98afb5427bc81b6596406a36bac78b1cee",
+    "gain": "008a948c7495b5c677608730ba99f383c31678dfcd007c76ee672e16e4cf61b8",
+    "griffin_lim": "79b5921d0f8f8e6d9f9a27679f9538e5f4d9916edd4c973b5455620145879014",
+    "mp3": "3b4872489f9bf962acfc0f0756b7da074a5eb6234195e964d8f7b1f5c35a8bc0",
+    "mulaw": "a084d6610ef7bd76052532a1b90b4765c65d2d45144228a1d95a2c1b5816a52c",
+    "pink_noise": "e27fe40bd961b0219270770cf3aebd1da25e85285a285a9e6c01c727f3dba3d3",
+    "pops": "3cd1c1fe99963f610f8d3e4e0cb07a0a87bb175064574231f2511f37671bf6b8",
+    "reverb_drr": "9a0ce017c1e72255be6d0ffbb8c76bfa2e6d881e11d61f17312e26d5a4810c9b",
+    "reverb_rt60": "8c116e05477d16a10c869959e10b5dbe6d976039a61140ad8666db88f6bedb83",
+    "room_noise": "d53392c2ab6b2a445cc0019f6ea794702d92cfd2f1495bb4906f6b30612f597e",
+    "water_drop_noise": "3127f3cd60c89f282032bc92601ffdea4f12fe0197d405692f337098994d8475",
+    "white_noise": "63ef96f999e18156e9aa3e6d0e3777b818232bcc3a4865c4df03b321e12445a8",
+}
+
+
+def _dataset_digest(path: str) -> str:
+    digests = row_digests(path)
+    return hashlib.sha256("".join(digests[i] for i in sorted(digests)).encode()).hexdigest()
+
+
+def test_every_recipe_is_pinned():
+    assert {name.split("-")[0] for name in SPECS} == set(recipe_names())
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_recipe_rows_unchanged(name, tmp_path, demo_corpus):
+    recipe = name.split("-")[0]
+    out = str(tmp_path / name)
+    build_local(recipe, {"num_examples": 6, "shard_size": 4, "clip_seconds": 1.0, "seed": 3,
+                         **SPECS[name]}, out)
+    assert _dataset_digest(out) == ROW_DIGESTS[name]
+
+
+def test_every_family_is_pinned():
+    assert set(FAMILY_DIGESTS) == set(perturbations.names())
+
+
+@pytest.mark.parametrize("name", sorted(perturbations.names()))
+def test_family_output_unchanged(name, demo_sources):
+    fam = perturbations.get(name)
+    x = speech_like(seconds=1.0, sample_rate=16000, seed=5)
+    h = hashlib.sha256()
+    for strength in (0.0, 45.0, 100.0):
+        params = fam.sample(np.random.default_rng(11), strength, demo_sources)
+        y = fam.apply(x, 16000, params, demo_sources)
+        h.update(np.ascontiguousarray(y, dtype=np.float32).tobytes())
+    assert h.hexdigest() == FAMILY_DIGESTS[name]

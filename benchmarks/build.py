@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pamflow import build
-from pamflow.sources import default_sources
+from pamflow.corpus.sources import default_sources
+from pamflow.pipeline import build
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
 

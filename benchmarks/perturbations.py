@@ -23,8 +23,8 @@ import numpy as np
 import soundfile as sf
 
 from pamflow import perturbations
+from pamflow.corpus.sources import default_sources
 from pamflow.perturbations import sample_axis
-from pamflow.sources import default_sources
 
 
 def audiomentations_factory(noise_dir: str, rir_dir: str) -> dict[str, Callable[[float], object]]:

@@ -24,14 +24,14 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 @pytest.fixture(scope="session")
 def demo_corpus() -> Path:
     """The demo corpus folder (built once per session)."""
-    from pamflow.sources import ensure_demo_corpus
+    from pamflow.corpus import ensure_demo_corpus
 
     return ensure_demo_corpus()
 
 
 @pytest.fixture(scope="session")
 def demo_sources(demo_corpus):
-    from pamflow.sources import default_sources
+    from pamflow.corpus.sources import default_sources
 
     return default_sources()
 

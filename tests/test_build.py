@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pamflow import build, storage
+from pamflow import storage
 from pamflow.datasets.base import get_recipe
 from pamflow.datasets.jnd import replay
 from pamflow.datasets.spec import SpecError
+from pamflow.pipeline import build
 from pamflow.testing import row_digests
 
 FAMILIES = ["white_noise", "pink_noise", "reverb_drr", "mp3", "mulaw", "eq", "pops", "dropouts"]

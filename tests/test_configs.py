@@ -9,7 +9,7 @@ import pytest
 
 from pamflow.datasets.base import get_recipe
 from pamflow.datasets.spec import load_spec_file
-from pamflow.models.train import train_config
+from pamflow.models.training import train_config
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 

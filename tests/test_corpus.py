@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from pamflow import corpus, measures, synth
+from pamflow import corpus, measures
 from pamflow.audio import load
 from pamflow.corpus import (
     MANIFEST_NAME,
@@ -28,7 +28,8 @@ from pamflow.corpus import (
     quarantine_path,
     write_index,
 )
-from pamflow.sources import Sources
+from pamflow.corpus.demo import synth
+from pamflow.corpus.sources import Sources
 from pamflow.testing import sine
 
 SMALL = 0.15

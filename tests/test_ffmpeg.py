@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from pamflow import ffmpeg as ff
 from pamflow.audio import AudioError, load
+from pamflow.audio import ffmpeg as ff
 from pamflow.testing import chirp, sine, speech_like
 
 

@@ -6,9 +6,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from pamflow import build
 from pamflow.cli import main
 from pamflow.datasets import recipe_names
+from pamflow.pipeline import build
 
 SPECS = {
     "jnd": {"families": ["white_noise", "eq"], "queries_per_sequence": 2},

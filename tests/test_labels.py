@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pamflow import build, storage
-from pamflow.labels import LabelsError, import_dpam_list, import_judgments
+from pamflow import storage
+from pamflow.datasets.importers import LabelsError, import_dpam_list, import_judgments
+from pamflow.pipeline import build
 from pamflow.testing import row_digests, speech_like
 
 

@@ -14,10 +14,10 @@ import soundfile as sf
 from PIL import Image
 
 from pamflow import storage
-from pamflow.build import build_local
 from pamflow.cli import main
-from pamflow.inspect import describe
-from pamflow.report import pick_examples, render_report, write_report
+from pamflow.pipeline.build import build_local
+from pamflow.pipeline.inspect import describe
+from pamflow.pipeline.report import pick_examples, render_report, write_report
 
 SPEC = {
     "num_examples": 12,

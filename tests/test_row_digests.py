@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from pamflow import perturbations
-from pamflow.build import build_local
 from pamflow.datasets import recipe_names
+from pamflow.pipeline.build import build_local
 from pamflow.testing import row_digests, speech_like
 
 #: one small spec per recipe; jnd twice: a light axis mix and the default families

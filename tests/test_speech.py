@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from pamflow.speech import SAMPLE_RATE, SPEAKERS, SpeechError, list_variants, synthesize
+from pamflow.corpus.demo.speech import SAMPLE_RATE, SPEAKERS, SpeechError, list_variants, synthesize
 
 TEXT = "The birch canoe slid on the smooth planks."
 
@@ -56,7 +56,7 @@ def test_synthesize_is_deterministic_even_after_other_utterances():
 def test_synthesize_is_deterministic_across_processes():
     audio, _ = synthesize(TEXT, "en-us+m3", rate=180)
     code = (
-        "import hashlib; from pamflow.speech import synthesize; "
+        "import hashlib; from pamflow.corpus.demo.speech import synthesize; "
         f"a, _ = synthesize({TEXT!r}, 'en-us+m3', rate=180); "
         "print(hashlib.sha256(a.tobytes()).hexdigest())"
     )
@@ -125,7 +125,7 @@ def test_demo_speakers_are_distinct_and_valid():
 def test_survives_removal_of_its_private_library_copy():
     import shutil
 
-    import pamflow.speech as speech
+    import pamflow.corpus.demo.speech as speech
 
     before, _ = synthesize("Hello there.")
     shutil.rmtree(speech._library._dir)  # e.g. a temp-folder cleaner

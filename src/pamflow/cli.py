@@ -116,9 +116,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pamflow import build as lib
     from pamflow.datasets.base import get_recipe
     from pamflow.datasets.spec import load_spec_file
+    from pamflow.pipeline import build as lib
 
     recipe = get_recipe(args.recipe)
     data = load_spec_file(args.config) if args.config else {}
@@ -171,14 +171,14 @@ def _print_summary(summary: dict) -> None:
 
 @command("inspect")
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from pamflow.inspect import inspect_dataset
+    from pamflow.pipeline.inspect import inspect_dataset
 
     return inspect_dataset(args.dataset, console=console, report=args.report, verify=not args.no_verify)
 
 
 @command("labels")
 def cmd_labels(args: argparse.Namespace) -> int:
-    from pamflow import labels
+    from pamflow.datasets import importers as labels
 
     if args.labels_command == "import":
         summary = labels.import_judgments(args.dataset, args.judgments, args.out)
@@ -226,7 +226,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # -- demo ---------------------------------------------------------------------------------
 @command("demo")
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pamflow.demo import run_demo
+    from pamflow.pipeline.demo import run_demo
 
     out = Path(args.out)
     run_demo(out, console=console)

@@ -9,9 +9,9 @@ import pytest
 from scipy import signal
 
 import pamflow.datasets.codec as codec  # registers the recipe
-from pamflow import build
 from pamflow.datasets.base import get_recipe
 from pamflow.datasets.spec import SpecError
+from pamflow.pipeline import build
 from pamflow.storage import Dataset
 from pamflow.testing import row_digests
 

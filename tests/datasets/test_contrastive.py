@@ -9,9 +9,10 @@ import torch
 from torch.utils.data import DataLoader
 
 import pamflow.datasets.contrastive as contrastive  # noqa: F401  (registers the recipe)
-from pamflow import build, storage
+from pamflow import storage
 from pamflow.datasets.base import get_recipe
 from pamflow.datasets.spec import SpecError
+from pamflow.pipeline import build
 from pamflow.storage.sampler import DisjointBatchSampler
 from pamflow.storage.torch import ShardMapDataset, collate
 from pamflow.testing import row_digests
@@ -132,7 +133,7 @@ def test_loader_batches_hold_no_shared_recording(built):
 
 
 def test_acoustic_pairs_need_two_recordings(tmp_path, demo_sources):
-    from pamflow.sources import Sources
+    from pamflow.corpus.sources import Sources
 
     recipe = get_recipe("contrastive")
     one = Sources([demo_sources.entry(demo_sources.ids("speech")[0])])

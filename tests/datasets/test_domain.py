@@ -9,11 +9,11 @@ import pytest
 import soundfile as sf
 
 import pamflow.datasets.domain as domain  # registers the recipe
-from pamflow import build
 from pamflow.audio import loudness
+from pamflow.corpus.sources import Sources
 from pamflow.datasets.base import get_recipe
 from pamflow.datasets.spec import SpecError
-from pamflow.sources import Sources
+from pamflow.pipeline import build
 from pamflow.storage import Dataset
 from pamflow.testing import row_digests, sine
 

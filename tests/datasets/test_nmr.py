@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 import pamflow.datasets.nmr as nmr  # registers the recipe
-from pamflow import build, measures
-from pamflow.datasets.base import example_seed, get_recipe
+from pamflow import measures
+from pamflow.datasets.base import get_recipe
 from pamflow.datasets.spec import SpecError
+from pamflow.pipeline import build
+from pamflow.seeding import example_seed
 from pamflow.storage import Dataset
 from pamflow.testing import row_digests, speech_like
 

@@ -10,12 +10,13 @@ import pytest
 import soundfile as sf
 
 import pamflow.datasets.triplet as triplet  # noqa: F401  (registers the recipe)
-from pamflow import build, storage
+from pamflow import storage
 from pamflow.datasets.base import get_recipe
+from pamflow.datasets.importers import LabelsError
 from pamflow.datasets.listener import perceptual_distance
 from pamflow.datasets.spec import SpecError
-from pamflow.labels import LabelsError
 from pamflow.perturbations import get
+from pamflow.pipeline import build
 from pamflow.testing import row_digests, speech_like
 
 FAMILIES = ["white_noise", "pink_noise", "reverb_drr", "mp3", "mulaw", "eq", "pops", "dropouts"]

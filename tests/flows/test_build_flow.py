@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pamflow import build, storage
+from pamflow import storage
 from pamflow.flows import build_dataset
+from pamflow.pipeline import build
 from pamflow.testing import row_digests
 
 FAMILIES = ["white_noise", "reverb_drr", "mp3", "eq", "pops"]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pamflow import build
 from pamflow.cli import main
 from pamflow.flows.build import BUILT_EVENT
+from pamflow.pipeline import build
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration

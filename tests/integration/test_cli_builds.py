@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pamflow import build, storage
+from pamflow import storage
+from pamflow.pipeline import build
 from pamflow.testing import row_digests
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pamflow.build import build_local
-from pamflow.inspect import describe
-from pamflow.report import write_report
+from pamflow.pipeline.build import build_local
+from pamflow.pipeline.inspect import describe
+from pamflow.pipeline.report import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -29,7 +29,7 @@ SPEC = {
     "queries_per_sequence": 4,
     "families": ["white_noise", "mp3", "eq"],
 }
-#: the bar and histogram colours of pamflow.report
+#: the bar and histogram colours of pamflow.pipeline.report
 BAR_RGB, HIST_RGB = (0x4C, 0x72, 0xB0), (0x55, 0xA8, 0x68)
 
 

@@ -14,7 +14,6 @@ from scipy import stats
 from torch import nn
 
 from pamflow.models import checkpoint as ck
-from pamflow.models.data import held_out
 from pamflow.models.dpam import DPAM, DPAMConfig
 from pamflow.models.evaluate import (
     best_threshold_accuracy,
@@ -24,7 +23,8 @@ from pamflow.models.evaluate import (
     two_afc_accuracy,
 )
 from pamflow.models.noresqa import NORESQA, NORESQAConfig
-from pamflow.models.train import DPAMTrainConfig, train_dpam
+from pamflow.models.training import DPAMTrainConfig, train_dpam
+from pamflow.models.training.data import held_out
 from pamflow.storage import Column, Schema, finalize_dataset, write_shard
 
 SR = 16000

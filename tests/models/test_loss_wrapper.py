@@ -12,7 +12,7 @@ import pamflow.models
 from pamflow.models import checkpoint as ck
 from pamflow.models.cdpam import CDPAM, CDPAMConfig
 from pamflow.models.dpam import DPAM, DPAMConfig
-from pamflow.models.loss import PerceptualLoss, resample_fft
+from pamflow.models.metric import PerceptualLoss, resample_fft
 from pamflow.models.noresqa import NORESQA, NORESQAConfig
 from pamflow.testing import speech_like
 

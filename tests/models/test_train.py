@@ -12,13 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from pamflow.build import build_local
 from pamflow.models import checkpoint as ck
 from pamflow.models.cdpam import CDPAM, CDPAMConfig
-from pamflow.models.data import epoch_batches, held_out, open_rows
 from pamflow.models.dpam import DPAM, DPAMConfig
 from pamflow.models.noresqa import NORESQA
-from pamflow.models.train import (
+from pamflow.models.training import (
     CDPAMTrainConfig,
     DPAMTrainConfig,
     NORESQATrainConfig,
@@ -29,10 +27,12 @@ from pamflow.models.train import (
     train_dpam,
     train_noresqa,
 )
-from pamflow.models.train_cdpam import CONTRASTIVE_TASK, from_stage, triplet_step
-from pamflow.models.train_dpam import JND_TASK
-from pamflow.models.train_loop import Task, evaluate_rows
-from pamflow.models.train_noresqa import NMR_TASK
+from pamflow.models.training.cdpam import CONTRASTIVE_TASK, from_stage, triplet_step
+from pamflow.models.training.data import epoch_batches, held_out, open_rows
+from pamflow.models.training.dpam import JND_TASK
+from pamflow.models.training.loop import Task, evaluate_rows
+from pamflow.models.training.noresqa import NMR_TASK
+from pamflow.pipeline.build import build_local
 from pamflow.storage import Column, Schema, finalize_dataset, write_shard
 
 SR = 16000

@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from pamflow.ffmpeg import mp3_roundtrip
+from pamflow.audio.ffmpeg import mp3_roundtrip
 from pamflow.measures import log_spectral_distance, si_sdr
 from pamflow.perturbations import PerturbationError, get
 from pamflow.perturbations.mp3 import Mp3Params

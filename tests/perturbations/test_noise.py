@@ -11,9 +11,9 @@ import soundfile as sf
 from scipy import signal
 
 from pamflow import measures
+from pamflow.corpus.sources import Sources
 from pamflow.perturbations import noise
 from pamflow.perturbations.base import PerturbationError, get
-from pamflow.sources import Sources
 from pamflow.testing import speech_like
 
 SR = 16000
@@ -225,7 +225,7 @@ def test_missing_label_is_named(name, sources):
 
 @pytest.mark.slow
 def test_demo_corpus_noises():
-    from pamflow.sources import default_sources
+    from pamflow.corpus.sources import default_sources
 
     demo = default_sources()
     x = speech_like(seconds=2.5, sample_rate=SR, seed=9, level_db=-26.0)

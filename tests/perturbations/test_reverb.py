@@ -12,9 +12,9 @@ import soundfile as sf
 from scipy import signal
 
 from pamflow import measures
+from pamflow.corpus.sources import Sources
 from pamflow.perturbations import reverb
 from pamflow.perturbations.base import PerturbationError, get
-from pamflow.sources import Sources
 from pamflow.testing import speech_like
 
 SR = 16000
@@ -231,7 +231,7 @@ def test_errors_name_the_problem(sources, clip):
 
 @pytest.mark.slow
 def test_demo_bank():
-    from pamflow.sources import default_sources
+    from pamflow.corpus.sources import default_sources
 
     demo = default_sources()
     x = speech_like(seconds=2.5, sample_rate=SR, seed=9, level_db=-30.0)

@@ -15,24 +15,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from pamflow.corpus.sources import Sources
 from pamflow.datasets.spec import BaseSpec, SpecError, parse_spec
-from pamflow.sources import Sources
+from pamflow.seeding import example_seed
 
 _RECIPES: dict[str, Recipe] = {}
-
-#: seeds are kept below 2**63 so they survive int64 columns and JSON
-_SEED_MASK = (1 << 63) - 1
-
-
-def derive_seed(*keys: int) -> int:
-    """A 63-bit seed from integer keys (NumPy SeedSequence hashing)."""
-    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint32)
-    return int((int(state[0]) << 32 | int(state[1])) & _SEED_MASK)
-
-
-def example_seed(spec_seed: int, index: int) -> int:
-    """The seed of example ``index`` of a dataset with seed ``spec_seed``."""
-    return derive_seed(spec_seed, index)
 
 
 def example_id(recipe: str, spec_seed: int, index: int) -> str:

@@ -3,7 +3,7 @@ round trips, sample-aligned, for training a network to emulate the codec.
 
 Each row is one clip of a music (or speech) recording, ``lossless``, and the same clip
 coded as constant-bitrate MP3 and decoded back with ffmpeg/libmp3lame, ``coded``
-(:func:`pamflow.ffmpeg.mp3_roundtrip_many`): mono, at ``sample_rate`` (16 kHz as in the
+(:func:`pamflow.audio.ffmpeg.mp3_roundtrip_many`): mono, at ``sample_rate`` (16 kHz as in the
 paper), equal length and aligned sample for sample (the codec delay is measured and
 trimmed). The bitrate is 16 kb/s by default; with several ``bitrates`` each row draws one
 (``bitrate_kbps`` records it: a step of the MP3 ladder, legal at the encoding rate).
@@ -47,10 +47,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from pamflow import ffmpeg
-from pamflow.datasets.base import Recipe, example_seed, long_enough
+from pamflow.audio import ffmpeg
+from pamflow.corpus.sources import Sources
+from pamflow.datasets.base import Recipe, long_enough
 from pamflow.datasets.spec import BaseSpec, SpecError
-from pamflow.sources import Sources
+from pamflow.seeding import example_seed
 
 #: samples per patch (codec paper, section 4.1 and 4.2) and the hop of the paper's tiling
 PATCH_SAMPLES = {"stft": 66048, "time": 16384}

@@ -51,10 +51,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from pamflow.datasets.base import Recipe, clip_at, cut_clip, derive_seed, long_enough
+from pamflow.corpus.sources import Sources
+from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
 from pamflow.datasets.spec import BaseSpec, PerturbedSpec, SpecError
 from pamflow.perturbations import Chain, sample_axis
-from pamflow.sources import Sources
+from pamflow.seeding import derive_seed
 
 #: fractional part of the golden ratio: the step of the acoustic/content sequence
 _GOLDEN = (5**0.5 - 1) / 2

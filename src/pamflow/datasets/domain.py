@@ -35,9 +35,9 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from pamflow.audio import loudness
+from pamflow.corpus.sources import Sources
 from pamflow.datasets.base import Recipe, clip_at, cut_clip
 from pamflow.datasets.spec import BaseSpec, SpecError
-from pamflow.sources import Sources
 
 #: clips drawn for one row at most before giving up on the level constraints
 MAX_TRIES = 16

@@ -33,12 +33,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from pamflow.datasets.base import Recipe, clip_at, cut_clip, derive_seed, example_seed, long_enough
+from pamflow.corpus.sources import Sources
+from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
 from pamflow.datasets.listener import perceptual_distance
 from pamflow.datasets.psychometric import Prior, Staircase
 from pamflow.datasets.spec import BaseSpec, ListenerSpec
 from pamflow.perturbations import Axis, Chain, sample_axis
-from pamflow.sources import Sources
+from pamflow.seeding import derive_seed, example_seed
 
 #: keys that keep the sequence and panel generators apart from the per-example seeds
 _SEQUENCE_KEY = 0x5E0

@@ -303,7 +303,7 @@ class ListenerPanel:
 def panel_for(seed: int, key: int, size: int, threshold: float) -> tuple[SimulatedListener, ...]:
     """The panel of ``size`` listeners of a dataset with seed ``seed`` (``key`` keeps the
     panels of different recipes apart); cached per process."""
-    from pamflow.datasets.base import derive_seed
+    from pamflow.seeding import derive_seed
 
     rng = np.random.default_rng(derive_seed(seed, key))
     return tuple(ListenerPanel(threshold_median=threshold).sample(rng, size))

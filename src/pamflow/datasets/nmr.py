@@ -52,14 +52,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pamflow import perturbations
+from pamflow.corpus.sources import Sources
 from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
 from pamflow.datasets.spec import BaseSpec, SpecError
 from pamflow.measures import active_level_db, si_sdr, snr_db
-from pamflow.noresqa_labels import bin_centres, delta_bins, smoothed_targets  # noqa: F401  (re-exported)
-from pamflow.perturbations.base import draw_seed
+from pamflow.measures.noresqa import bin_centres, delta_bins, smoothed_targets  # noqa: F401  (re-exported)
 from pamflow.perturbations.noise import CorpusNoiseParams, add_at_snr
 from pamflow.perturbations.reverb import DrrParams
-from pamflow.sources import Sources
+from pamflow.seeding import draw_seed
 
 #: the signal distortions of NORESQA section 3.4 (plus mulaw, its unseen test distortion)
 DISTORTIONS = ("clipping", "freq_mask", "mulaw")

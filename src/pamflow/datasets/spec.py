@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pamflow.corpus.sources import Sources, SourcesError, default_sources
 from pamflow.perturbations import default_axis_families
-from pamflow.sources import Sources, SourcesError, default_sources
 
 
 class SpecError(ValueError):

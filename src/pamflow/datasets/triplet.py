@@ -27,7 +27,7 @@ closer, 1: B closer; null on a tie), ``agreement`` the majority's share of the v
 
 :func:`import_triplet_list` turns a published triplet list (``ref``, ``s1``, ``s2``,
 ``label``) into a dataset of this recipe, with the generic import helpers
-:func:`pamflow.labels.load_aligned` and :func:`pamflow.labels.write_rows`.
+:func:`pamflow.datasets.importers.load_aligned` and :func:`pamflow.datasets.importers.write_rows`.
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ from pydantic import Field, model_validator
 from scipy.special import ndtr
 
 from pamflow.audio import AudioError
+from pamflow.corpus.sources import Sources
 from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
+from pamflow.datasets.importers import LabelsError, load_aligned, write_rows
 from pamflow.datasets.listener import SimulatedListener, perceptual_distance
 from pamflow.datasets.spec import BaseSpec, ListenerSpec
-from pamflow.labels import LabelsError, load_aligned, write_rows
 from pamflow.perturbations import Axis, Chain, get, sample_axis
-from pamflow.sources import Sources
 
 _PANEL_KEY = 0x7219
 _LISTENER_FIELDS = ("threshold", "slope", "lapse", "seed")

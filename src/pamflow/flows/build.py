@@ -4,7 +4,7 @@
 are already complete, maps :func:`build_shard_task` over the rest on a ``LocalCluster`` of
 ``workers`` processes (or an existing scheduler at ``cluster``), writes ``dataset.json``
 last, and publishes a Prefect artifact summarising the dataset. Task bodies are single calls
-into :mod:`pamflow.build`; tasks pass the spec as a dict and paths, never audio.
+into :mod:`pamflow.pipeline.build`; tasks pass the spec as a dict and paths, never audio.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from prefect.events import emit_event
 from prefect.futures import as_completed
 from prefect_dask import DaskTaskRunner
 
-from pamflow import build as lib
 from pamflow.flows import progress
+from pamflow.pipeline import build as lib
 
 ProgressFn = Callable[[dict[str, Any]], None]
 #: the event a finished build emits; its resource is ``pamflow.dataset.<recipe>``

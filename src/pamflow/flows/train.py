@@ -1,6 +1,6 @@
 """Training flows: DPAM, CDPAM (three stages as tasks) and NORESQA from dataset paths.
 
-Each task body is one call into :mod:`pamflow.models.train`. A flow reads dataset paths
+Each task body is one call into :mod:`pamflow.models.training`. A flow reads dataset paths
 (the output of a build flow), so it runs as a downstream step of a build: chained in one
 flow (:func:`build_and_train`), or triggered by the ``pamflow.dataset.built`` event the
 build flow emits (see ``prefect.yaml``). With a Dask cluster address and ``device="cuda"``,
@@ -18,7 +18,7 @@ import dask
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from pamflow.models import train as lib
+from pamflow.models import training as lib
 from pamflow.models.checkpoint import load_checkpoint
 
 #: datasets each model reads, by recipe

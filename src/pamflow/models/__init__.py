@@ -5,8 +5,8 @@
 - :mod:`~pamflow.models.noresqa`: NORESQA (quality relative to a non-matching reference).
 - :mod:`~pamflow.models.losses`: NT-Xent, margin ranking, JND and NORESQA losses.
 - :mod:`~pamflow.models.checkpoint`: checkpoints of names, plain configs and tensors.
-- :mod:`~pamflow.models.train`, :mod:`~pamflow.models.evaluate`: training and evaluation.
-- :func:`load` (:mod:`~pamflow.models.loss`): a checkpoint as a frozen, differentiable
+- :mod:`~pamflow.models.training`, :mod:`~pamflow.models.evaluate`: training and evaluation.
+- :func:`load` (:mod:`~pamflow.models.metric`): a checkpoint as a frozen, differentiable
   loss ``[B, T] x [B, T] -> [B]`` that resamples its inputs (the bare model:
   :func:`pamflow.models.checkpoint.load`).
 
@@ -23,7 +23,7 @@ from pamflow.models.checkpoint import (
     save_checkpoint,
 )
 from pamflow.models.dpam import DPAM, DPAMConfig, DPAMFeatures
-from pamflow.models.loss import PerceptualLoss, load
+from pamflow.models.metric import PerceptualLoss, load
 from pamflow.models.noresqa import NORESQA, NORESQAConfig
 
 __all__ = [

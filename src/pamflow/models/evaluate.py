@@ -52,8 +52,14 @@ from torch import Tensor, nn
 from pamflow.audio import load as load_audio
 from pamflow.models.checkpoint import load as load_model
 from pamflow.models.checkpoint import load_checkpoint
-from pamflow.models.data import BatchCollate, epoch_batches, float_column, open_rows, to_device
 from pamflow.models.noresqa import NORESQA
+from pamflow.models.training.data import (
+    BatchCollate,
+    epoch_batches,
+    float_column,
+    open_rows,
+    to_device,
+)
 from pamflow.storage import Dataset
 
 #: dataset kind -> (audio columns, other columns it must have)

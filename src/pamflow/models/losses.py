@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from pamflow import noresqa_labels as labels
+from pamflow.measures import noresqa as labels
 
 
 def jnd_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
@@ -82,7 +82,7 @@ def delta_bins(delta, num_classes: int = 40, delta_max: float = 40.0) -> Tensor:
     Bin ``k`` holds ``[k Δmax/K, (k+1) Δmax/K)``; with the defaults 1 dB bins, class 0 for
     ``|Δ|`` in [0, 1) dB and class 39 for [39, 40). Values at or above ``Δmax`` go to the
     last class (the paper sets Δmax to the largest difference in the data). The math is
-    :func:`pamflow.noresqa_labels.delta_bins`; the result is on ``delta``'s device.
+    :func:`pamflow.measures.noresqa.delta_bins`; the result is on ``delta``'s device.
     """
     t = torch.as_tensor(delta)
     idx = labels.delta_bins(t.detach().cpu().double().numpy(), num_classes, delta_max)
@@ -93,7 +93,7 @@ def smoothed_targets(idx: Tensor, num_classes: int = 40) -> Tensor:
     """The paper's smoothed labels ``[B, K]`` for class indices ``[B]``: 0.6 on the class,
     0.2 on each neighbour. At the first and the last class, which have one neighbour, the
     two remaining values are renormalised to sum to 1 (0.75 and 0.25). The math is
-    :func:`pamflow.noresqa_labels.smoothed_targets`; the result is on ``idx``'s device."""
+    :func:`pamflow.measures.noresqa.smoothed_targets`; the result is on ``idx``'s device."""
     t = torch.as_tensor(idx)
     return torch.from_numpy(labels.smoothed_targets(t.detach().cpu().numpy(), num_classes)).to(t.device)
 

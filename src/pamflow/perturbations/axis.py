@@ -23,12 +23,12 @@ from pamflow.perturbations.base import (
     AXIS_CATEGORIES,
     PerturbationError,
     check_strength,
-    draw_seed,
     get,
 )
+from pamflow.seeding import draw_seed
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pamflow.sources import Sources
+    from pamflow.corpus.sources import Sources
 
 #: the DPAM Table 1 families, by category: what an axis draws from unless told otherwise
 DEFAULT_AXIS_FAMILIES: dict[str, tuple[str, ...]] = {

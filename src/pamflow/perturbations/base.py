@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pamflow.sources import Sources
+    from pamflow.corpus.sources import Sources
 
 Category = Literal["additive", "reverb", "compression", "eq", "misc", "augment"]
 CATEGORIES: tuple[str, ...] = ("additive", "reverb", "compression", "eq", "misc", "augment")
@@ -30,9 +30,6 @@ CATEGORIES: tuple[str, ...] = ("additive", "reverb", "compression", "eq", "misc"
 AXIS_CATEGORIES: tuple[str, ...] = ("additive", "reverb", "compression", "eq", "misc")
 
 _REGISTRY: dict[str, Family] = {}
-
-#: seeds recorded in params are drawn in [0, 2**63) so they survive JSON and Parquet int64
-SEED_HIGH = 2**63 - 1
 
 
 class PerturbationError(ValueError):
@@ -85,11 +82,6 @@ def check_strength(strength: float) -> float:
     if not np.isfinite(s) or s < 0.0 or s > 100.0:
         raise PerturbationError(f"strength must be in [0, 100], got {strength!r}")
     return s
-
-
-def draw_seed(rng: np.random.Generator) -> int:
-    """A seed for an apply step's own generator, drawn from the caller's generator."""
-    return int(rng.integers(0, SEED_HIGH))
 
 
 class Family(ABC):
@@ -155,7 +147,7 @@ class Family(ABC):
             raise PerturbationError(
                 f"{self.name}: sample() needs a numpy.random.Generator, got {type(rng).__name__}"
             )
-        return self._sample(rng, check_strength(strength), sources)
+        return self._sample(rng, check_strength(strength), self._sources(sources))
 
     def apply(
         self,
@@ -171,7 +163,7 @@ class Family(ABC):
         x = check_audio(audio, sample_rate, self.name)
         if x.size == 0:
             return x.copy()
-        y = np.asarray(self._apply(x, int(sample_rate), params, sources))
+        y = np.asarray(self._apply(x, int(sample_rate), params, self._sources(sources)))
         if y.shape != x.shape:
             raise AssertionError(f"{self.name} changed the length: {x.shape} -> {y.shape}")
         if not np.isfinite(y).all():
@@ -179,6 +171,16 @@ class Family(ABC):
         out = fit_full_scale(y, allow_clip=self.clips)
         # the caller owns the output: never hand back (a view of) the input or the sources
         return out.copy() if np.may_share_memory(out, x) or not out.flags.writeable else out
+
+    def _sources(self, sources: Sources | None) -> Sources | None:
+        """``sources``, or a clear error where this family reads recordings and got none
+        (the demo corpus is never made behind the caller's back)."""
+        if sources is None and self.needs_sources:
+            raise PerturbationError(
+                f"{self.name} draws from recordings: pass sources=Sources.demo() (the embedded "
+                "demo corpus, pamflow.corpus.Sources) or Sources.from_manifest(MANIFEST)"
+            )
+        return sources
 
     def params_from_dict(self, data: dict[str, Any]) -> Params:
         return self.Params.from_dict(data)

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pamflow.perturbations.base import Family, Params, PerturbationError, draw_seed
+from pamflow.perturbations.base import Family, Params, PerturbationError
+from pamflow.seeding import draw_seed
 
 #: shortest and longest run (slot), seconds
 RUN_MIN_S = 0.005

@@ -11,14 +11,14 @@ rho = 81.2). The asked bitrate is then snapped to the nearest step of the MP3 la
 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320 kb/s (nearest on a
 log scale), and the clip is coded at a sample rate that allows that step: its own rate when
 MP3 allows it, else twice or half of it (320 kb/s at 16 kHz is coded at 32 kHz, 8 kb/s at
-44.1 kHz at 22.05 kHz; see :func:`pamflow.ffmpeg.plan_mp3`). Params record the asked
+44.1 kHz at 22.05 kHz; see :func:`pamflow.audio.ffmpeg.plan_mp3`). Params record the asked
 bitrate, the snapped one, and optionally the encoding rate (``None``: chosen at apply time
 from the clip's rate, deterministically).
 
 Two engines code the clip, recorded in params as ``engine``: ``"lame"`` (the default) runs
 LAME inside the process through ``fast-mp3-augment`` (no process start-up: about 4x faster
 than ffmpeg for a 2.5 s clip), ``"ffmpeg"`` pipes it through the ffmpeg binary
-(:func:`pamflow.ffmpeg.mp3_roundtrip`, as the codec recipe does). Both are CBR LAME at the
+(:func:`pamflow.audio.ffmpeg.mp3_roundtrip`, as the codec recipe does). Both are CBR LAME at the
 same planned rate and bitrate; their outputs differ slightly (LAME's quality setting and
 framing context), so a replay uses the recorded engine.
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pamflow.audio import fix_length, resample
-from pamflow.ffmpeg import MP3_KBPS, legal_bitrates, mp3_roundtrip, plan_mp3, snap_bitrate
+from pamflow.audio.ffmpeg import MP3_KBPS, legal_bitrates, mp3_roundtrip, plan_mp3, snap_bitrate
 from pamflow.perturbations.base import Family, Params, PerturbationError
 
 ENGINES = ("lame", "ffmpeg")

@@ -27,8 +27,8 @@ from typing import ClassVar
 import numpy as np
 
 from pamflow.measures import active_mask
-from pamflow.perturbations.base import Family, Params, PerturbationError, draw_seed
-from pamflow.sources import resolve
+from pamflow.perturbations.base import Family, Params, PerturbationError
+from pamflow.seeding import draw_seed
 
 #: length of the crossfade where a recorded noise loops back to its start, in seconds
 LOOP_CROSSFADE_S = 0.05
@@ -187,7 +187,7 @@ class RecordedNoise(AdditiveNoise):
     label: ClassVar[str | None] = None
 
     def _sample(self, rng, strength, sources):
-        src = resolve(sources)
+        src = sources
         ids = src.ids("noise", self.label)
         if not ids:
             what = f"labelled {self.label!r}" if self.label else "of any label"
@@ -203,7 +203,7 @@ class RecordedNoise(AdditiveNoise):
         )
 
     def noise(self, n, sample_rate, params, sources):
-        src = resolve(sources)
+        src = sources
         if params.source_id not in src:
             raise PerturbationError(
                 f"{self.name}: source id {params.source_id!r} is not in the sources"

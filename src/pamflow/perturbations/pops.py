@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pamflow.perturbations.base import Family, Params, PerturbationError, draw_seed
+from pamflow.perturbations.base import Family, Params, PerturbationError
+from pamflow.seeding import draw_seed
 
 
 @dataclass(frozen=True)

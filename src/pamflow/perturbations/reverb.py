@@ -54,8 +54,8 @@ from scipy import signal
 from scipy.fft import next_fast_len
 
 from pamflow import measures
-from pamflow.perturbations.base import Family, Params, PerturbationError, draw_seed
-from pamflow.sources import resolve
+from pamflow.perturbations.base import Family, Params, PerturbationError
+from pamflow.seeding import draw_seed
 
 LN1000 = 3.0 * math.log(10.0)  # a = LN1000 / rt60: amplitude decay rate for 60 dB of energy
 #: the bank tail is kept down to this level of its energy decay curve before the noise
@@ -121,7 +121,7 @@ def prepared_rir(sources, rir_id: str, sample_rate: int) -> np.ndarray:  # noqa:
     """The bank RIR ``rir_id`` at ``sample_rate``: direct peak on the grid at index
     ``w = measures.direct_window(sample_rate)``, unit direct gain, positive polarity.
     float64; a new array (the cached recording is not touched)."""
-    src = resolve(sources)
+    src = sources
     if rir_id not in src:
         raise PerturbationError(f"reverb: RIR id {rir_id!r} is not in the sources")
     raw = np.asarray(src.load(rir_id, sample_rate), dtype=np.float64)
@@ -229,7 +229,7 @@ def _reshape(
 
 def _bank_rt60(sources, rir_id: str) -> float:  # noqa: ANN001
     """The RT60 (s) the manifest records for ``rir_id``, measured at 16 kHz if it does not."""
-    src = resolve(sources)
+    src = sources
     value = src.entry(rir_id).get("rt60_s")
     if value is not None and np.isfinite(value) and value > 0:
         return float(value)
@@ -302,7 +302,7 @@ class _Reverb(Family):
 
     @staticmethod
     def _rir_ids(sources, name: str) -> list[str]:  # noqa: ANN001
-        ids = resolve(sources).ids("rir")
+        ids = sources.ids("rir")
         if not ids:
             raise PerturbationError(f"{name}: the sources hold no RIR (kind 'rir')")
         return ids

@@ -21,8 +21,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import pamflow
-from pamflow.storage._fs import atomic_write_bytes, display, join, open_input, resolve, sha256_file
 from pamflow.storage.codec import decode_audio
+from pamflow.storage.files import (
+    atomic_write_bytes,
+    display,
+    join,
+    open_input,
+    resolve,
+    sha256_file,
+)
 from pamflow.storage.schema import (
     SCHEMA_VERSION,
     Schema,

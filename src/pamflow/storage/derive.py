@@ -8,8 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pamflow.storage._fs import display, join, resolve
 from pamflow.storage.dataset import DATASET_JSON, Dataset, finalize_dataset
+from pamflow.storage.files import display, join, resolve
 from pamflow.storage.schema import Schema, StorageError
 from pamflow.storage.shards import (
     DEFAULT_ROW_GROUP_BYTES,

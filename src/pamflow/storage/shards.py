@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 
 from pamflow.audio import encode
-from pamflow.storage._fs import (
+from pamflow.storage.files import (
     HashingWriter,
     _remove_quietly,
     display,

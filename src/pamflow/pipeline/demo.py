@@ -14,8 +14,8 @@ def perturbation_gallery(out: Path, console: Console, sample_rate: int = 16000) 
     """Every family at strengths 0, 50 and 100 on one demo utterance, written as WAV
     files, with the measured SI-SDR and log-spectral distance of each."""
     from pamflow import perturbations
+    from pamflow.corpus.sources import default_sources
     from pamflow.measures import log_spectral_distance, si_sdr
-    from pamflow.sources import default_sources
 
     sources = default_sources()
     clip = sources.load(sources.ids("speech")[0], sample_rate)
@@ -35,7 +35,7 @@ def perturbation_gallery(out: Path, console: Console, sample_rate: int = 16000) 
 
 
 def run_demo(out: Path, console: Console) -> int:
-    from pamflow.sources import default_sources, ensure_demo_corpus
+    from pamflow.corpus import default_sources, ensure_demo_corpus
 
     root = ensure_demo_corpus()
     sources = default_sources()

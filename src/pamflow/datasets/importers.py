@@ -136,8 +136,8 @@ def write_rows(
     shards of ``shard_size`` rows, then ``dataset.json`` with the quarantine list; returns
     the number of shards (an empty import still gets one empty shard)."""
     from pamflow import storage
-    from pamflow.build import schema_for
     from pamflow.datasets.base import get_recipe
+    from pamflow.pipeline.build import schema_for
 
     schema = schema_for(get_recipe(recipe_name), None)  # type: ignore[arg-type]
     starts = range(0, max(len(rows), 1), shard_size)

@@ -1,25 +1,25 @@
 """Training the three metrics on pamflow datasets: the public entry points.
 
 One config dataclass and one function per model, each a thin setup around the shared loop
-:func:`pamflow.models.train_loop.fit` (read that one top to bottom)::
+:func:`pamflow.models.training.loop.fit` (read that one top to bottom)::
 
-    from pamflow.models.train import DPAMTrainConfig, train_dpam
+    from pamflow.models.training import DPAMTrainConfig, train_dpam
     summary = train_dpam(["data/jnd"], "runs/dpam", DPAMTrainConfig(epochs=10, device="cuda"))
 
-- DPAM (:mod:`~pamflow.models.train_dpam`): :class:`DPAMTrainConfig`, :func:`train_dpam`
+- DPAM (:mod:`~pamflow.models.training.dpam`): :class:`DPAMTrainConfig`, :func:`train_dpam`
   (variants ``scratch``, ``lin``, ``fin``).
-- CDPAM (:mod:`~pamflow.models.train_cdpam`): :class:`CDPAMTrainConfig`, the stages
+- CDPAM (:mod:`~pamflow.models.training.cdpam`): :class:`CDPAMTrainConfig`, the stages
   :func:`cdpam_contrastive`, :func:`cdpam_jnd`, :func:`cdpam_triplet`, each starting from
   the previous stage's checkpoint, and :func:`train_cdpam` chaining them.
-- NORESQA (:mod:`~pamflow.models.train_noresqa`): :class:`NORESQATrainConfig`,
+- NORESQA (:mod:`~pamflow.models.training.noresqa`): :class:`NORESQATrainConfig`,
   :func:`train_noresqa`.
-- Reading the data (:mod:`~pamflow.models.data`): the held-out split, batches, crops.
+- Reading the data (:mod:`~pamflow.models.training.data`): the held-out split, batches, crops.
 
 Every run writes ``checkpoint.pt`` (resumable), ``model.pt`` (when complete),
 ``metrics.jsonl`` and ``metrics.png`` into its ``out_dir`` and returns a summary dict.
 """
 
-from pamflow.models.train_cdpam import (
+from pamflow.models.training.cdpam import (
     STAGES,
     CDPAMTrainConfig,
     cdpam_contrastive,
@@ -27,9 +27,9 @@ from pamflow.models.train_cdpam import (
     cdpam_triplet,
     train_cdpam,
 )
-from pamflow.models.train_dpam import DPAMTrainConfig, train_dpam
-from pamflow.models.train_loop import TrainConfig, fit
-from pamflow.models.train_noresqa import NORESQATrainConfig, train_noresqa
+from pamflow.models.training.dpam import DPAMTrainConfig, train_dpam
+from pamflow.models.training.loop import TrainConfig, fit
+from pamflow.models.training.noresqa import NORESQATrainConfig, train_noresqa
 
 __all__ = [
     "CONFIGS",

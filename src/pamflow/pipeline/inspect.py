@@ -29,7 +29,7 @@ HISTOGRAM_COLUMNS = ("strength", "a_snr", "b_snr", "a_sisdr", "b_sisdr", "streng
 
 
 def describe(path: str, *, verify: bool = True) -> dict[str, Any]:
-    from pamflow.build import summarize
+    from pamflow.pipeline.build import summarize
 
     ds = storage.Dataset.open(path)
     info: dict[str, Any] = {"summary": summarize(path), "bytes": sum(s.bytes for s in ds.shards),
@@ -77,7 +77,7 @@ def inspect_dataset(path: str, *, console: Console, report: str | None = None, v
         else:
             console.print("[green]all shard checksums verified[/]")
     if report:
-        from pamflow.report import write_report
+        from pamflow.pipeline.report import write_report
 
         write_report(path, report, info)
         console.print(f"report written to {report}")

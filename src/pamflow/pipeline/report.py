@@ -7,7 +7,7 @@ base64 16-bit PCM WAV (``data:audio/wav;base64,...``), the format every browser 
 It shows:
 
 - a header: recipe, path, rows, shards, size, sample rate, created_at, pamflow version,
-  checksum status (from :func:`pamflow.inspect.describe`'s ``problems``);
+  checksum status (from :func:`pamflow.pipeline.inspect.describe`'s ``problems``);
 - the spec and the recipe summary as tables;
 - a bar chart per categorical column of ``info["counts"]`` (label balance...);
 - a histogram per numeric column of ``info["histograms"]`` (strength, SNR, bitrate...);
@@ -38,11 +38,11 @@ from scipy import signal
 
 import pamflow
 from pamflow import storage
-from pamflow.storage._fs import atomic_write_bytes, resolve
+from pamflow.storage.files import atomic_write_bytes, resolve
 
 #: columns whose values the examples are spread over (the first one present is used)
 LABEL_COLUMNS = ("label", "pair_kind", "preference", "domain", "codec")
-#: axis titles of the histogram columns of :data:`pamflow.inspect.HISTOGRAM_COLUMNS`
+#: axis titles of the histogram columns of :data:`pamflow.pipeline.inspect.HISTOGRAM_COLUMNS`
 AXIS_TITLES = {
     "strength": "strength ρ (0 mildest … 100 strongest)",
     "strength_a": "strength ρ of A",
@@ -112,7 +112,7 @@ def write_report(
 ) -> None:
     """Write the report of the dataset at ``path`` to ``out_html`` (local path or fsspec
     URL), atomically (temporary name, then rename). ``info`` is what
-    :func:`pamflow.inspect.describe` returns; missing keys are read from the dataset."""
+    :func:`pamflow.pipeline.inspect.describe` returns; missing keys are read from the dataset."""
     page = render_report(path, info, examples=examples, seed=seed, max_seconds=max_seconds)
     fs, out = resolve(out_html)
     parent = out.rpartition("/")[0]

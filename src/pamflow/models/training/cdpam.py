@@ -36,11 +36,11 @@ from torch.nn import functional as F
 
 from pamflow.models.cdpam import CDPAM, CDPAMConfig
 from pamflow.models.checkpoint import load_checkpoint
-from pamflow.models.data import not_null
 from pamflow.models.losses import nt_xent, triplet_margin_ranking
-from pamflow.models.train_dpam import JND_TASK
-from pamflow.models.train_loop import Context, Task, TrainConfig, fit
-from pamflow.models.train_state import load_init
+from pamflow.models.training.data import not_null
+from pamflow.models.training.dpam import JND_TASK
+from pamflow.models.training.loop import Context, Task, TrainConfig, fit
+from pamflow.models.training.state import load_init
 
 STAGES = ("contrastive", "jnd", "triplet")
 PAIR_KINDS = ("acoustic", "content")

@@ -23,11 +23,11 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from pamflow.models.data import not_null
 from pamflow.models.dpam import DPAM, DPAMConfig
 from pamflow.models.losses import jnd_cross_entropy
-from pamflow.models.train_loop import Context, Task, TrainConfig, fit
-from pamflow.models.train_state import load_init
+from pamflow.models.training.data import not_null
+from pamflow.models.training.loop import Context, Task, TrainConfig, fit
+from pamflow.models.training.state import load_init
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def train_dpam(
     resume: bool = False,
 ) -> dict[str, Any]:
     """Train DPAM on the ``jnd`` datasets ``data``; return the run summary (see
-    :func:`pamflow.models.train_loop.fit`). ``resume=True`` continues from
+    :func:`pamflow.models.training.loop.fit`). ``resume=True`` continues from
     ``out_dir/checkpoint.pt``."""
     cfg = cfg or DPAMTrainConfig()
     torch.manual_seed(cfg.seed)

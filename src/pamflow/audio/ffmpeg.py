@@ -39,12 +39,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from pamflow.audio import AudioError, fix_length, resample
-
-
-class FFmpegError(RuntimeError):
-    """ffmpeg failed or could not be found; the message holds ffmpeg's last error line."""
-
+from pamflow.audio.dsp import fix_length, resample
+from pamflow.audio.errors import AudioError, FFmpegError
 
 MPEG1_RATES = (32000, 44100, 48000)
 MPEG2_RATES = (16000, 22050, 24000)

@@ -1,4 +1,4 @@
-"""Objective measures: active level, SNR, SI-SDR, log-spectral distance, RT60, DRR.
+"""Levels and ratios: active level (speech-active frames), SNR, SI-SDR.
 
 Used to set perturbation levels (SNR against active speech), to label datasets (NMR pairs),
 by the simulated listener, and by the tests. All take float arrays and return floats in dB
@@ -8,9 +8,9 @@ or seconds.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
-_EPS = 1e-20
+#: floor under powers, so silence gives finite dB
+EPS = 1e-20
 
 
 def _power(x: np.ndarray) -> float:
@@ -71,7 +71,7 @@ def snr_db(clean: np.ndarray, noisy: np.ndarray, sample_rate: int | None = None)
         ps, pn = _power(clean), _power(noise)
     if pn <= 0:
         return float("inf")
-    return 10.0 * np.log10(max(ps, _EPS) / pn)
+    return 10.0 * np.log10(max(ps, EPS) / pn)
 
 
 def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -88,59 +88,4 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     pt, pn = float(np.dot(target, target)), float(np.dot(noise, noise))
     if pn <= 0:
         return float("inf")
-    return 10.0 * np.log10(max(pt, _EPS) / pn)
-
-
-def log_spectral_distance(
-    x: np.ndarray, y: np.ndarray, sample_rate: int, *, n_fft: int = 512
-) -> float:
-    """Log-spectral distance in dB: RMS over frequency of the log power difference, meaned over frames."""
-    hop = n_fft // 4
-    _, _, sx = signal.stft(np.asarray(x, np.float64), fs=sample_rate, nperseg=n_fft, noverlap=n_fft - hop)
-    _, _, sy = signal.stft(np.asarray(y, np.float64), fs=sample_rate, nperseg=n_fft, noverlap=n_fft - hop)
-    floor = 1e-10
-    lx = 10 * np.log10(np.abs(sx) ** 2 + floor)
-    ly = 10 * np.log10(np.abs(sy) ** 2 + floor)
-    return float(np.mean(np.sqrt(np.mean((lx - ly) ** 2, axis=0))))
-
-
-def schroeder_db(rir: np.ndarray) -> np.ndarray:
-    """Schroeder backward-integrated energy decay curve in dB, 0 dB at the start."""
-    e = np.asarray(rir, dtype=np.float64) ** 2
-    edc = np.cumsum(e[::-1])[::-1]
-    return 10.0 * np.log10(edc / max(edc[0], _EPS) + _EPS)
-
-
-def rt60(rir: np.ndarray, sample_rate: int, *, decay_db: float = 20.0) -> float:
-    """RT60 in seconds from the energy decay curve: a line fitted from -5 dB to
-    -(5 + decay_db) dB (T20 by default), extrapolated to -60 dB."""
-    h = np.asarray(rir, dtype=np.float64)
-    start = int(np.argmax(np.abs(h)))
-    edc = schroeder_db(h[start:])
-    hi, lo = -5.0, -5.0 - decay_db
-    idx = np.nonzero((edc <= hi) & (edc >= lo))[0]
-    if idx.size < 2:
-        return float("nan")
-    t = idx / float(sample_rate)
-    slope, _ = np.polyfit(t, edc[idx], 1)
-    if slope >= 0:
-        return float("nan")
-    return float(-60.0 / slope)
-
-
-def direct_window(sample_rate: int, window_ms: float = 2.5) -> int:
-    return max(1, int(round(window_ms * 1e-3 * sample_rate)))
-
-
-def drr_db(rir: np.ndarray, sample_rate: int, *, window_ms: float = 2.5) -> float:
-    """Direct-to-reverberant ratio in dB: energy within ±``window_ms`` of the direct
-    (largest) peak against the energy after it."""
-    h = np.asarray(rir, dtype=np.float64)
-    peak = int(np.argmax(np.abs(h)))
-    w = direct_window(sample_rate, window_ms)
-    direct = h[max(0, peak - w) : peak + w + 1]
-    tail = h[peak + w + 1 :]
-    pd, pt = float(np.sum(direct**2)), float(np.sum(tail**2))
-    if pt <= 0:
-        return float("inf")
-    return 10.0 * np.log10(max(pd, _EPS) / pt)
+    return 10.0 * np.log10(max(pt, EPS) / pn)

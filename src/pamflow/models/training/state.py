@@ -18,7 +18,7 @@ from torch import Tensor
 from pamflow.models.checkpoint import config_to_dict, load_checkpoint
 
 if TYPE_CHECKING:
-    from pamflow.models.train_loop import TrainConfig
+    from pamflow.models.training.loop import TrainConfig
 
 #: fields a resumed run may change; any other difference from the checkpoint is an error
 RESUMABLE_CHANGES = frozenset(

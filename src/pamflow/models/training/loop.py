@@ -15,7 +15,7 @@ A run writes into ``out_dir``:
 - ``metrics.png``: the loss and accuracy curves (matplotlib, Agg canvas).
 
 Determinism: the batches of an epoch depend only on ``(seed, epoch)``
-(:func:`pamflow.models.data.epoch_batches`), random crops on the batch's seed, augmentation
+(:func:`pamflow.models.training.data.epoch_batches`), random crops on the batch's seed, augmentation
 on a ``torch.Generator`` and dropout on torch's RNG, both saved in the checkpoint. On the CPU
 with ``num_workers=0``, N steps straight and N/2 + resume N/2 give bit-identical weights.
 """
@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 import pamflow
 from pamflow.models.cdpam import augment
 from pamflow.models.checkpoint import config_to_dict, save_checkpoint
-from pamflow.models.data import (
+from pamflow.models.training.data import (
     BatchCollate,
     RowFilter,
     RowsDataset,
@@ -46,8 +46,8 @@ from pamflow.models.data import (
     open_rows,
     to_device,
 )
-from pamflow.models.train_metrics import MetricsLog, Window, plot_metrics
-from pamflow.models.train_state import RESUMABLE_CHANGES, restore, rng_state
+from pamflow.models.training.log import MetricsLog, Window, plot_metrics
+from pamflow.models.training.state import RESUMABLE_CHANGES, restore, rng_state
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class TrainConfig:
         return floor + (self.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def resumable_changes(self) -> frozenset[str]:
-        """Fields a resumed run may change (:data:`~pamflow.models.train_state.RESUMABLE_CHANGES`);
+        """Fields a resumed run may change (:data:`~pamflow.models.training.state.RESUMABLE_CHANGES`);
         a schedule laid over the epochs also fixes ``epochs``."""
         return RESUMABLE_CHANGES - ({"epochs"} if self.lr_schedule != "constant" else set())
 

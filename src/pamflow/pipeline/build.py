@@ -20,9 +20,9 @@ from typing import Any
 import fsspec
 
 from pamflow import storage
+from pamflow.corpus.sources import Sources, default_sources
 from pamflow.datasets.base import Recipe, get_recipe
 from pamflow.datasets.spec import BaseSpec, SpecError
-from pamflow.sources import Sources, default_sources
 
 BUILD_FILE = "build.json"
 #: spec audio_format -> storage format (FLAC is 24-bit; WAV is float32)

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset as TorchDataset
 
 from pamflow.audio import resample
+from pamflow.seeding import derive_seed32
 from pamflow.storage import Dataset
 from pamflow.storage.sampler import DisjointBatchSampler
 from pamflow.storage.torch import ShardMapDataset, collate
@@ -183,8 +184,7 @@ def open_rows(
 def batch_seed(seed: int, epoch: int, index: int | None = None) -> int:
     """The seed of batch ``index`` of ``epoch`` (its random crops), or with no index that of
     the epoch's order, from the run's seed (a non-negative int)."""
-    key = [seed, epoch, 0] if index is None else [seed, epoch, 1, index]
-    return int(np.random.SeedSequence(key).generate_state(1)[0])
+    return derive_seed32(seed, epoch, 0) if index is None else derive_seed32(seed, epoch, 1, index)
 
 
 def epoch_batches(

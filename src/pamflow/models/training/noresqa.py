@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pamflow.models.data import float_column, not_null
 from pamflow.models.losses import noresqa_loss
 from pamflow.models.noresqa import NORESQA, NORESQAConfig
-from pamflow.models.train_loop import Context, Task, TrainConfig, fit
+from pamflow.models.training.data import float_column, not_null
+from pamflow.models.training.loop import Context, Task, TrainConfig, fit
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def train_noresqa(
     resume: bool = False,
 ) -> dict[str, Any]:
     """Train NORESQA on the ``nmr`` datasets ``data``; return the run summary (see
-    :func:`pamflow.models.train_loop.fit`)."""
+    :func:`pamflow.models.training.loop.fit`)."""
     cfg = cfg or NORESQATrainConfig()
     torch.manual_seed(cfg.seed)
     model = NORESQA(cfg.model)

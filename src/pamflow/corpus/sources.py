@@ -6,8 +6,10 @@ noise, rir, music, instrument) and, where known, a ``label`` (noise type, speake
 instrument) and measured ``rt60_s`` / ``drr_db`` for RIRs. Params of corpus-based
 perturbations record the ``id`` they used, so an example replays from (params, sources).
 
-``default_sources()`` is the embedded demo corpus, made on first use in the user's cache
-folder (``$PAMFLOW_CACHE`` or ``~/.cache/pamflow``) and reused afterwards.
+``Sources.demo()`` (or ``default_sources()``) is the embedded demo corpus, made on first
+use in the user's cache folder (``$PAMFLOW_CACHE`` or ``~/.cache/pamflow``) and reused
+afterwards (:mod:`pamflow.corpus.demo`). Nothing uses it behind the caller's back:
+perturbation families that need recordings refuse to run without sources.
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ from typing import Any
 import numpy as np
 
 from pamflow.audio import load
-
-#: the version of the demo corpus recipe; bump when its content changes
-DEMO_CORPUS_VERSION = "1"
+from pamflow.corpus.demo import ensure_demo_corpus
+from pamflow.corpus.index import MANIFEST_NAME
 
 
 class SourcesError(ValueError):
@@ -125,49 +126,20 @@ class Sources:
                 self._cache.popitem(last=False)
         return audio
 
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("PAMFLOW_CACHE", Path.home() / ".cache" / "pamflow"))
-
-
-def demo_corpus_dir(seed: int = 0) -> Path:
-    """Where the demo corpus of ``seed`` lives (``$PAMFLOW_DEMO_CORPUS`` overrides)."""
-    env = os.environ.get("PAMFLOW_DEMO_CORPUS")
-    if env:
-        return Path(env)
-    return cache_dir() / f"demo-corpus-v{DEMO_CORPUS_VERSION}-seed{seed}"
+    @classmethod
+    def demo(cls) -> Sources:
+        """The embedded demo corpus (:func:`default_sources`), made on first use."""
+        return default_sources()
 
 
 _default: Sources | None = None
 _default_lock = threading.Lock()
 
 
-def ensure_demo_corpus(seed: int = 0) -> Path:
-    """The demo corpus folder, made first if it is not there (safe across processes)."""
-    from filelock import FileLock
-
-    from pamflow.corpus import MANIFEST_NAME, make_demo_corpus
-
-    root = demo_corpus_dir(seed)
-    if (root / MANIFEST_NAME).exists():
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root) + ".lock"):
-        if not (root / MANIFEST_NAME).exists():
-            make_demo_corpus(root, seed=seed)
-    return root
-
-
 def default_sources() -> Sources:
-    """The embedded demo corpus as :class:`Sources` (made on first use)."""
+    """The embedded demo corpus as :class:`Sources` (made on first use, then shared)."""
     global _default
     with _default_lock:
         if _default is None:
-            from pamflow.corpus import MANIFEST_NAME
-
             _default = Sources.from_manifest(ensure_demo_corpus() / MANIFEST_NAME)
         return _default
-
-
-def resolve(sources: Sources | None) -> Sources:
-    return default_sources() if sources is None else sources

@@ -242,8 +242,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pamflow import __version__
+    from pamflow import __version__, perturbations
+    from pamflow.datasets import get_recipe, recipe_names
+    from pamflow.models import registry as model_registry
 
+    evaluable = [n for n in recipe_names() if get_recipe(n).evaluated_on]
     p = argparse.ArgumentParser(prog="pamflow", description=__doc__)
     p.add_argument("--version", action="version", version=f"pamflow {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -265,12 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("perturb", help="apply one perturbation to an audio file")
     s.add_argument("input")
     s.add_argument("output")
-    s.add_argument("--name", required=True)
+    s.add_argument("--name", required=True, choices=perturbations.names(), metavar="FAMILY",
+                   help="the family (see `pamflow perturbations`)")
     s.add_argument("--strength", type=float, required=True)
     s.add_argument("--seed", type=int, default=0)
 
     s = sub.add_parser("build", help="build a dataset (Prefect flow over Dask)")
-    s.add_argument("recipe", help="jnd, triplet, contrastive, nmr, codec or domain")
+    s.add_argument("recipe", choices=recipe_names(), help="the dataset recipe")
     s.add_argument("--out", required=True, help="dataset folder (or fsspec URL)")
     s.add_argument("--config", help="spec YAML; default: the recipe's defaults on the demo corpus")
     s.add_argument("--num-examples", type=int)
@@ -300,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--sample-rate", type=int, default=22050)
 
     s = sub.add_parser("train", help="train a metric (Prefect flow) on pamflow datasets")
-    s.add_argument("model", choices=["dpam", "cdpam", "noresqa"])
+    s.add_argument("model", choices=model_registry.names(), help="the metric to train")
     s.add_argument("--data", nargs="+", required=True, help="dataset folders (recipes as the model needs)")
     s.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl, metrics.png")
     s.add_argument("--config", help="YAML of training fields (lr, batch_size, ..., model: {...}, tiny: true)")
@@ -313,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="evaluate a checkpoint: JND accuracy/AUC, 2AFC, MOS, monotonicity")
     s.add_argument("checkpoint")
-    s.add_argument("--data", nargs="*", default=[], help="jnd, triplet or nmr datasets")
+    s.add_argument("--data", nargs="*", default=[],
+                   help=f"{', '.join(evaluable)} datasets (recipes that declare evaluated_on)")
     s.add_argument("--mos", help="CSV of reference path, test path, MOS")
     s.add_argument("--min-agreement", type=float, help="2AFC only on triplets with this agreement")
     s.add_argument("--device", default="cpu")

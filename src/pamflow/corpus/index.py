@@ -30,7 +30,6 @@ import io
 import posixpath
 import re
 import struct
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 
 from pamflow.audio import AUDIO_EXTENSIONS, AudioError, load, loudness
+from pamflow.storage.files import atomic_open
 
 MANIFEST_NAME = "manifest.parquet"
 QUARANTINE_SUFFIX = ".quarantine.parquet"
@@ -334,14 +334,8 @@ def _write_atomic(table: pa.Table, target: str) -> None:
     parent = posixpath.dirname(path)
     if parent:
         fs.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:12]}"
-    try:
-        with fs.open(tmp, "wb") as fh:
-            pq.write_table(table, fh)
-        fs.mv(tmp, path)
-    finally:
-        if fs.exists(tmp):
-            fs.rm(tmp)
+    with atomic_open(path, "wb", fs=fs) as fh:
+        pq.write_table(table, fh)
 
 
 def write_index(result: IndexResult, out_manifest: str) -> tuple[str, str]:

@@ -18,6 +18,7 @@ import numpy as np
 from pamflow.corpus.sources import Sources
 from pamflow.datasets.spec import BaseSpec, SpecError, parse_spec
 from pamflow.seeding import example_seed
+from pamflow.storage.schema import Column, Schema
 
 _RECIPES: dict[str, Recipe] = {}
 
@@ -66,6 +67,16 @@ class Recipe(ABC):
     #: the columns holding audio
     audio_columns: ClassVar[tuple[str, ...]]
     description: ClassVar[str] = ""
+    #: the labels a row carries; the first is the one reports spread their examples over
+    label_columns: ClassVar[tuple[str, ...]] = ()
+    #: categorical columns `pamflow inspect` and the report count (label balance...)
+    count_columns: ClassVar[tuple[str, ...]] = ()
+    #: numeric columns worth a histogram -> the axis title the report gives them
+    histogram_columns: ClassVar[dict[str, str]] = {}
+    #: rows sharing a value of this column stay on one side of a held-out split
+    split_key: ClassVar[str] = "example_id"
+    #: the audio columns a metric is evaluated on (reference first); empty: none
+    evaluated_on: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -110,14 +121,35 @@ class Recipe(ABC):
         row["example_id"] = example_id(self.name, spec.seed, index)
         return row
 
+    def schema(self, spec: BaseSpec) -> Schema:
+        """The storage schema of the recipe's own columns for ``spec``."""
+        return Schema([Column(n, k, nullable) for n, k, nullable in self.columns(spec)])
+
+    # -- replay --------------------------------------------------------------------------
+    def replay(self, row: dict[str, Any], spec: BaseSpec,
+               sources: Sources | None = None) -> dict[str, np.ndarray]:
+        """Rebuild a built row's audio columns from its params alone (``sources``: the
+        spec's by default): ``{column: float32 audio}``, equal bit for bit to what the build
+        generated (stored float32 WAV decodes to it exactly)."""
+        out = self.rebuild(row, spec, spec.sources() if sources is None else sources)
+        if isinstance(out, dict):
+            return out
+        arrays = out if isinstance(out, tuple) else (out,)
+        return dict(zip(self.audio_columns, arrays, strict=True))
+
+    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+        """The recipe's replay: its audio from ``row["params"]`` (an array, a tuple in
+        :attr:`audio_columns` order, or a dict by column)."""
+        raise NotImplementedError(f"{self.name} does not replay its rows")
+
     def summary(self, table: Any) -> dict[str, Any]:
         """Figures for the build artifact and `pamflow inspect` (label balance...)."""
         return {}
 
 
 def get_recipe(name: str) -> Recipe:
-    import pamflow.datasets  # noqa: F401  (registers the recipes)
-
+    """The registered recipe ``name`` (importing :mod:`pamflow.datasets`, as any import of
+    this module does first, registers them all)."""
     try:
         return _RECIPES[name]
     except KeyError:
@@ -125,6 +157,4 @@ def get_recipe(name: str) -> Recipe:
 
 
 def recipe_names() -> list[str]:
-    import pamflow.datasets  # noqa: F401
-
     return sorted(_RECIPES)

@@ -139,6 +139,12 @@ class CodecRecipe(Recipe):
     Spec = CodecSpec
     needs = {"music": "source_kinds"}
     audio_columns = ("lossless", "coded")
+    label_columns = ("codec",)
+    count_columns = ("codec",)
+    histogram_columns = {
+        "bitrate_kbps": "bitrate (kb/s)",
+    }
+    split_key = "source_id"
     description = "lossless / MP3-coded pairs, sample-aligned (codec-approximation loss)"
 
     def validate(self, spec: BaseSpec) -> Sources:
@@ -250,6 +256,9 @@ class CodecRecipe(Recipe):
             "source_kinds": dict(sorted(kinds.items())),
             "sources": len(set(table.column("source_id").to_pylist())),
         }
+
+    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+        return replay(row, spec, sources)
 
 
 def replay(

@@ -102,6 +102,9 @@ class ContrastiveRecipe(Recipe):
     Spec = ContrastiveSpec
     needs = {"speech": "manifests"}
     audio_columns = ("anchor", "positive")
+    label_columns = ("pair_kind",)
+    count_columns = ("pair_kind",)
+    split_key = "anchor_source_id"
     description = "CDPAM contrastive pairs: same acoustics / different content, or the reverse"
 
     def columns(self, spec: BaseSpec | None) -> list[tuple[str, str, bool]]:
@@ -185,6 +188,9 @@ class ContrastiveRecipe(Recipe):
         if kinds:
             out["share_acoustic"] = kinds.count("acoustic") / len(kinds)
         return out
+
+    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+        return replay(row, spec, sources)
 
 
 def replay(

@@ -93,6 +93,9 @@ class DomainRecipe(Recipe):
     Spec = DomainSpec
     needs = {"instrument": "kind"}
     audio_columns = ("audio",)
+    label_columns = ("domain",)
+    count_columns = ("domain",)
+    split_key = "source_id"
     description = "level-matched clips labelled with their domain (e.g. good vs cheap instrument)"
 
     def validate(self, spec: BaseSpec) -> Sources:
@@ -190,6 +193,9 @@ class DomainRecipe(Recipe):
         if level.size:
             out["loudness_lufs"] = f"{level.min():.2f}..{level.max():.2f}"
         return out
+
+    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+        return replay(row, spec, sources)
 
 
 def replay(row: dict[str, Any], spec: DomainSpec, sources: Sources | None = None) -> np.ndarray:

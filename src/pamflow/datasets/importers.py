@@ -137,9 +137,8 @@ def write_rows(
     the number of shards (an empty import still gets one empty shard)."""
     from pamflow import storage
     from pamflow.datasets.base import get_recipe
-    from pamflow.pipeline.build import schema_for
 
-    schema = schema_for(get_recipe(recipe_name), None)  # type: ignore[arg-type]
+    schema = get_recipe(recipe_name).schema(None)  # type: ignore[arg-type]
     starts = range(0, max(len(rows), 1), shard_size)
     for s, start in enumerate(starts):
         storage.write_shard(

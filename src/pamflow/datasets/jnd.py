@@ -76,6 +76,14 @@ class JndRecipe(Recipe):
     Spec = JndSpec
     needs = {"speech": "manifests"}
     audio_columns = ("reference", "perturbed")
+    label_columns = ("label",)
+    count_columns = ("label", "label_source")
+    histogram_columns = {
+        "strength": "strength ρ (0 mildest … 100 strongest)",
+        "distance": "perceptual distance (dB)",
+    }
+    split_key = "source_id"
+    evaluated_on = ("reference", "perturbed")
     description = "DPAM just-noticeable-difference pairs: reference, perturbed, same/different"
 
     def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
@@ -172,6 +180,9 @@ class JndRecipe(Recipe):
         if labels:
             out["share_different"] = float(np.mean(labels))
         return out
+
+    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+        return replay(row, spec, sources)
 
 
 def replay(row: dict[str, Any], spec: JndSpec, sources: Sources | None = None) -> tuple[np.ndarray, np.ndarray]:

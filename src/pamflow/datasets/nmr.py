@@ -231,6 +231,16 @@ class NmrRecipe(Recipe):
     Spec = NmrSpec
     needs = {"speech": "manifests"}
     audio_columns = ("a", "b", "a_clean", "b_clean")
+    label_columns = ("preference", "a_sisdr", "b_sisdr")
+    count_columns = ("preference",)
+    histogram_columns = {
+        "a_snr": "SNR of A (dB)",
+        "b_snr": "SNR of B (dB)",
+        "a_sisdr": "SI-SDR of A (dB)",
+        "b_sisdr": "SI-SDR of B (dB)",
+    }
+    split_key = "a_source_id"
+    evaluated_on = ("a", "b")
     description = "NORESQA non-matching-reference pairs labelled with SNR, SI-SDR, preference"
 
     def check(self, spec: BaseSpec, sources: Sources) -> None:
@@ -415,6 +425,9 @@ class NmrRecipe(Recipe):
         if snr.size:
             out["snr_range_db"] = f"{snr.min():.1f}..{snr.max():.1f}"
         return out
+
+    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+        return replay(row, spec, sources)
 
 
 def pair_labels(

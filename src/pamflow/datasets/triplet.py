@@ -117,6 +117,14 @@ class TripletRecipe(Recipe):
     Spec = TripletSpec
     needs = {"speech": "manifests"}
     audio_columns = ("reference", "a", "b")
+    label_columns = ("label",)
+    count_columns = ("label", "label_source")
+    histogram_columns = {
+        "strength_a": "strength ρ of A",
+        "strength_b": "strength ρ of B",
+    }
+    split_key = "source_id"
+    evaluated_on = ("reference", "a", "b")
     description = "2AFC triplets: reference, A, B and which of A/B is closer to the reference"
 
     def columns(self, spec: BaseSpec | None) -> list[tuple[str, str, bool]]:
@@ -248,6 +256,9 @@ class TripletRecipe(Recipe):
         if consistent:
             out["along_weaker_closer"] = float(np.mean(consistent))
         return out
+
+    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+        return replay(row, spec, sources)
 
 
 def replay(

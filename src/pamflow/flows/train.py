@@ -18,11 +18,7 @@ import dask
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from pamflow.models import training as lib
-from pamflow.models.checkpoint import load_checkpoint
-
-#: datasets each model reads, by recipe
-RECIPES = {"dpam": ("jnd",), "cdpam": ("contrastive", "jnd", "triplet"), "noresqa": ("nmr",)}
+from pamflow.models import registry
 
 
 def datasets_by_recipe(data: list[str]) -> dict[str, list[str]]:
@@ -35,24 +31,21 @@ def datasets_by_recipe(data: list[str]) -> dict[str, list[str]]:
     return out
 
 
-@task(name="train-dpam")
-def train_dpam_task(data: list[str], out: str, cfg: dict[str, Any], resume: bool) -> dict[str, Any]:
-    return lib.train_dpam(data, out, lib.train_config("dpam", cfg), resume=resume)
+@task(name="train-stage", task_run_name="train-{model}-{stage}")
+def stage_task(model: str, stage: str, data: list[str], out: str, cfg: dict[str, Any],
+               init: str | None, resume: bool) -> dict[str, Any]:
+    """One training stage of ``model`` (:func:`pamflow.models.registry.run_stage`); plain
+    values in, so the task ships to any Dask worker."""
+    entry = registry.get(model)
+    (spec,) = [s for s in entry.stages if s.name == stage]
+    conf = registry.train_config(model, cfg)
+    return registry.run_stage(entry, spec, data, Path(out), conf, init, resume)
 
 
-@task(name="train-noresqa")
-def train_noresqa_task(data: list[str], out: str, cfg: dict[str, Any], resume: bool) -> dict[str, Any]:
-    return lib.train_noresqa(data, out, lib.train_config("noresqa", cfg), resume=resume)
-
-
-@task(name="cdpam-stage", task_run_name="cdpam-{stage}")
-def cdpam_stage_task(stage: str, data: list[str], out: str, init: str | None, cfg: dict[str, Any],
-                     resume: bool) -> dict[str, Any]:
-    conf = lib.train_config("cdpam", cfg)
-    if stage == "contrastive":
-        return lib.cdpam_contrastive(data, out, conf, resume=resume)
-    fn = lib.cdpam_jnd if stage == "jnd" else lib.cdpam_triplet
-    return fn(data, out, init, conf, resume=resume)
+def _submit_stage(entry: registry.ModelEntry, stage: registry.Stage, data: list[str], out: Path,
+                  cfg: Any, init: str | None, resume: bool) -> dict[str, Any]:
+    return stage_task.submit(entry.name, stage.name, data, str(out), cfg.to_dict(), init,
+                             resume).result()
 
 
 def _resources(device: str, cluster: str | None) -> contextlib.AbstractContextManager[Any]:
@@ -81,32 +74,15 @@ def train_flow(model: str, data: list[str], out: str, config: dict[str, Any] | N
 
         out = f"{out.rstrip('/')}/run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
     cfg = dict(config or {})
-    lib.train_config(model, cfg)  # a bad config fails before any work
+    conf = registry.train_config(model, cfg)  # a bad config fails before any work
+    entry = registry.get(model)
     groups = datasets_by_recipe(data)
-    missing = [r for r in RECIPES[model] if r not in groups]
-    if missing:
-        raise ValueError(f"{model} needs {', '.join(missing)} dataset(s); got {sorted(groups)}")
     device = str(cfg.get("device", "cpu"))
     with _resources(device, cluster):
-        if model == "dpam":
-            summary = train_dpam_task.submit(groups["jnd"], out, cfg, resume).result()
-        elif model == "noresqa":
-            summary = train_noresqa_task.submit(groups["nmr"], out, cfg, resume).result()
-        else:
-            summary = {}
-            init = None
-            for stage in ("contrastive", "jnd", "triplet"):
-                stage_out = str(Path(out) / stage)
-                final = Path(stage_out, "model.pt")
-                if final.exists():  # a finished stage: skipped, its stored summary reported
-                    print(f"cdpam {stage}: {final} exists, stage skipped")
-                    summary[stage] = {**load_checkpoint(final)["extra"].get("summary", {}), "skipped": True}
-                else:
-                    summary[stage] = cdpam_stage_task.submit(stage, groups[stage], stage_out, init,
-                                                             cfg, resume).result()
-                init = str(Path(stage_out) / "model.pt")
-    flat = summary if model != "cdpam" else {f"{s}.{k}": v for s, d in summary.items()
-                                              for k, v in d.items() if not isinstance(v, dict | list)}
+        summary = registry.train(model, groups, out, conf, resume=resume, runner=_submit_stage)
+    flat = summary if len(entry.stages) == 1 else {
+        f"{s}.{k}": v for s, d in summary.items() if isinstance(d, dict)
+        for k, v in d.items() if not isinstance(v, dict | list)}
     _report(model, out, flat)
     return summary
 
@@ -120,7 +96,7 @@ def build_and_train(model: str, builds: dict[str, dict[str, Any]], data_root: st
     from pamflow.flows.build import build_dataset
 
     paths = []
-    for recipe in RECIPES[model]:
+    for recipe in registry.get(model).recipes:
         path = f"{data_root.rstrip('/')}/{recipe}"
         build_dataset(recipe, builds.get(recipe, {}), path, workers=workers, cluster=cluster)
         paths.append(path)
@@ -135,7 +111,7 @@ def run_training(model: str, data: list[str], out: str, config: dict[str, Any] |
 
     from pamflow.flows.build import prefect_api
 
-    lib.train_config(model, dict(config or {}))  # a bad config fails before Prefect starts
+    registry.train_config(model, dict(config or {}))  # a bad config fails before Prefect starts
     with prefect_api():
         runner = train_flow if not cluster else train_flow.with_options(
             task_runner=DaskTaskRunner(address=cluster))

@@ -1,30 +1,31 @@
 """PyTorch models of the perceptual metrics pamflow trains, their losses and checkpoints.
 
+- :mod:`~pamflow.models.registry`: every model declared once (architecture, configs,
+  training stages and the recipes they read); flows, the CLI, evaluation and the loss
+  wrapper read it. Every model answers ``distance(x, y) -> [B]``.
 - :mod:`~pamflow.models.dpam`: DPAM (JND-trained deep feature distance).
 - :mod:`~pamflow.models.cdpam`: CDPAM (contrastive encoder + weighted-MLP distance).
 - :mod:`~pamflow.models.noresqa`: NORESQA (quality relative to a non-matching reference).
 - :mod:`~pamflow.models.losses`: NT-Xent, margin ranking, JND and NORESQA losses.
 - :mod:`~pamflow.models.checkpoint`: checkpoints of names, plain configs and tensors.
-- :mod:`~pamflow.models.training`, :mod:`~pamflow.models.evaluate`: training and evaluation.
+- :mod:`~pamflow.models.training`: configs, the shared loop, one module per model.
+- :mod:`~pamflow.models.evaluate`: evaluation on datasets and MOS lists.
 - :func:`load` (:mod:`~pamflow.models.metric`): a checkpoint as a frozen, differentiable
   loss ``[B, T] x [B, T] -> [B]`` that resamples its inputs (the bare model:
-  :func:`pamflow.models.checkpoint.load`).
+  :func:`pamflow.models.registry.load_model`).
 
 Every model has a frozen config dataclass (defaults = the papers' sizes; ``Config.tiny()``
 for tests) and takes mono float waveforms ``[B, T]`` at ``config.sample_rate``.
 """
 
-from pamflow.models.cdpam import CDPAM, CDPAMConfig, CDPAMEncoder, augment
-from pamflow.models.checkpoint import (
-    REGISTRY,
-    build_model,
-    load_checkpoint,
-    save,
-    save_checkpoint,
-)
+from pamflow.models import training  # registers every model (one entry per training module)
+from pamflow.models.cdpam import CDPAM, CDPAMConfig, CDPAMEncoder
+from pamflow.models.checkpoint import load_checkpoint, save_checkpoint
 from pamflow.models.dpam import DPAM, DPAMConfig, DPAMFeatures
 from pamflow.models.metric import PerceptualLoss, load
 from pamflow.models.noresqa import NORESQA, NORESQAConfig
+from pamflow.models.registry import ModelEntry, build_model, load_model, save_model
+from pamflow.models.training.augment import augment
 
 __all__ = [
     "CDPAM",
@@ -35,12 +36,14 @@ __all__ = [
     "DPAMFeatures",
     "NORESQA",
     "NORESQAConfig",
+    "ModelEntry",
     "PerceptualLoss",
-    "REGISTRY",
     "augment",
     "build_model",
     "load",
     "load_checkpoint",
-    "save",
+    "load_model",
     "save_checkpoint",
+    "save_model",
+    "training",
 ]

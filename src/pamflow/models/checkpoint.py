@@ -4,50 +4,35 @@ A checkpoint is a ``torch.save`` of a plain dict that ``torch.load(path, weights
 reads back::
 
     {"format": "pamflow.checkpoint", "format_version": 1,
-     "model": "dpam" | "cdpam" | "noresqa",      # key of REGISTRY
+     "model": "dpam" | "cdpam" | "noresqa",      # name in pamflow.models.registry
      "config": {...},                            # the config dataclass as a plain dict
      "pamflow_version": "0.1.0",
      "state_dict": {name: tensor (CPU)},
      "extra": {...}}                              # plain values: epoch, metrics, ...
 
 Renaming or moving a model class therefore never breaks an old checkpoint: only the
-registry name and the config field names matter. Files are written to a temporary name in
-the target folder and renamed into place, so a checkpoint that exists is complete.
+registry name and the config field names matter (:func:`pamflow.models.registry.load_model`
+builds the model). Files are written to a temporary name in the target folder, fsynced and
+renamed into place (:func:`pamflow.storage.files.atomic_open`), so a checkpoint that exists
+is complete.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 import pamflow
-from pamflow.models.cdpam import CDPAM, CDPAMConfig
-from pamflow.models.dpam import DPAM, DPAMConfig
-from pamflow.models.noresqa import NORESQA, NORESQAConfig
+from pamflow.storage.files import atomic_open
 
 FORMAT = "pamflow.checkpoint"
 FORMAT_VERSION = 1
-
-REGISTRY: dict[str, tuple[type, type[nn.Module]]] = {
-    "dpam": (DPAMConfig, DPAM),
-    "cdpam": (CDPAMConfig, CDPAM),
-    "noresqa": (NORESQAConfig, NORESQA),
-}
-
-
-def _entry(name: str) -> tuple[type, type[nn.Module]]:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {sorted(REGISTRY)}")
-    return REGISTRY[name]
-
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A config dataclass as a plain dict (tuples become lists)."""
@@ -108,7 +93,6 @@ def save_checkpoint(
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint atomically (temporary file, then ``os.replace``); returns the path."""
-    _entry(model_name)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -124,25 +108,9 @@ def save_checkpoint(
         payload["state_dict"][k] = v.detach().to("cpu").contiguous()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb", fsync=True) as f:
+        torch.save(payload, f)
     return path
-
-
-def save(path: str | os.PathLike, model: nn.Module, extra: Mapping[str, Any] | None = None) -> Path:
-    """:func:`save_checkpoint` for a registered model instance (name and config from it)."""
-    names = [n for n, (_, cls) in REGISTRY.items() if type(model) is cls]
-    if not names:
-        raise TypeError(f"{type(model).__name__} is not a registered model: {sorted(REGISTRY)}")
-    return save_checkpoint(path, names[0], model.config, model.state_dict(), extra)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -164,22 +132,3 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{path}: checkpoint lacks {missing}")
     return ckpt
-
-
-def build_model(name: str, config_dict: Mapping[str, Any] | None = None) -> nn.Module:
-    """A fresh model of registry ``name`` from a plain config dict (defaults if None)."""
-    cfg_cls, model_cls = _entry(name)
-    return model_cls(config_from_dict(cfg_cls, config_dict or {}))
-
-
-def load(path: str | os.PathLike) -> nn.Module:
-    """The model stored at ``path``, weights loaded (strictly), in eval mode on the CPU."""
-    ckpt = load_checkpoint(path)
-    model = build_model(ckpt["model"], ckpt["config"])
-    try:
-        model.load_state_dict(ckpt["state_dict"], strict=True)
-    except RuntimeError as e:
-        raise ValueError(
-            f"{path}: weights do not fit a {ckpt['model']} model with the stored config: {e}"
-        ) from e
-    return model.eval()

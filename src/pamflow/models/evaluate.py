@@ -21,7 +21,7 @@ by its kind (told by its columns) and returns a JSON-able dict:
 - ``triplet`` (``reference``, ``a``, ``b``, ``label`` 0 = A closer): ``accuracy``, the 2AFC
   accuracy (the nearer of A and B is the labelled one; a tie scores one half), over rows with
   ``agreement >= min_agreement`` when given.
-- ``nmr`` (NORESQA only; ``a``, ``b``, ``preference``, ``a_sisdr``, ``b_sisdr``, SNRs):
+- ``nmr`` (models trained on ``nmr`` data, NORESQA; ``a``, ``b``, ``preference``, ``a_sisdr``, ``b_sisdr``, SNRs):
   ``preference_accuracy`` of the preference head on ``model(a, b)``; ``sisdr_mae_db``, the mean
   absolute error of the score (predicted ``|Δ SI-SDR|``) against ``|a_sisdr - b_sisdr|``;
   ``snr_mae_db`` likewise from the SNR head where both SNRs are defined.
@@ -29,8 +29,8 @@ by its kind (told by its columns) and returns a JSON-able dict:
   the CSV's folder): ``spearman`` and ``pearson`` between the *negated* distance and the MOS
   (so that higher is better for any metric), over ``n`` pairs.
 
-The distance of a pair is ``model(reference, test)`` for DPAM and CDPAM and
-``model.score(test, [reference])`` for NORESQA.
+The distance of a pair is ``model.distance(test, reference)``, the interface every
+registered model answers (for NORESQA its score against the one reference).
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ from scipy import stats
 from torch import Tensor, nn
 
 from pamflow.audio import load as load_audio
-from pamflow.models.checkpoint import load as load_model
+from pamflow.datasets import get_recipe, recipe_names
+from pamflow.models import registry
 from pamflow.models.checkpoint import load_checkpoint
-from pamflow.models.noresqa import NORESQA
 from pamflow.models.training.data import (
     BatchCollate,
     epoch_batches,
@@ -62,17 +62,10 @@ from pamflow.models.training.data import (
 )
 from pamflow.storage import Dataset
 
-#: dataset kind -> (audio columns, other columns it must have)
-KINDS = {
-    "jnd": (("reference", "perturbed"), ("label",)),
-    "triplet": (("reference", "a", "b"), ("label",)),
-    "nmr": (("a", "b"), ("preference", "a_sisdr", "b_sisdr")),
-}
-OPTIONAL = {
-    "jnd": ("strength", "axis", "sequence", "distance", "params"),
-    "triplet": ("agreement",),
-    "nmr": ("a_snr", "b_snr"),
-}
+#: columns the evaluations read when a dataset has them (monotonicity, the simulated
+#: listener's reference figures, minimum agreement, the SNR head)
+USED_IF_PRESENT = ("strength", "axis", "sequence", "distance", "params", "agreement",
+                   "a_snr", "b_snr")
 
 
 # -- metrics on arrays -----------------------------------------------------------------------
@@ -152,30 +145,40 @@ def monotonicity(distance, strength, sequence, axis) -> dict[str, Any]:  # noqa:
 
 
 def pair_distance(model: nn.Module, reference: Tensor, test: Tensor) -> Tensor:
-    """Distance ``[B]`` of ``test`` from ``reference`` (see the module docstring)."""
-    if isinstance(model, NORESQA):
-        return model.score(test, [reference])
-    return model(reference, test)
+    """Distance ``[B]`` of ``test`` from ``reference``: every registered model answers
+    ``distance(test, reference)``."""
+    return model.distance(test, reference)
+
+
+def _trained_on(model: nn.Module) -> tuple[str, ...]:
+    """The recipes ``model``'s registry entry trains on (none for an unregistered model)."""
+    try:
+        return registry.entry_of(model).recipes
+    except TypeError:
+        return ()
 
 
 def kind_of(ds: Dataset) -> str:
-    """``jnd``, ``triplet`` or ``nmr``, from the dataset's columns."""
-    names = set(ds.schema.names)
-    for kind, (audio, columns) in KINDS.items():
-        if set(audio) <= set(ds.audio_columns) and set(columns) <= names:
-            return kind
-    raise ValueError(
-        f"{ds.url}: cannot evaluate a {ds.recipe!r} dataset: none of the kinds "
-        f"{ {k: list(a + c) for k, (a, c) in KINDS.items()} } matches its columns {sorted(names)}"
-    )
+    """The dataset's recipe, when the recipe declares columns a metric is evaluated on
+    (``evaluated_on``: jnd, triplet, nmr) and the dataset has them and its labels."""
+    recipe = get_recipe(ds.recipe)
+    evaluable = [n for n in recipe_names() if get_recipe(n).evaluated_on]
+    if not recipe.evaluated_on:
+        raise ValueError(f"{ds.url}: cannot evaluate a metric on a {ds.recipe!r} dataset; "
+                         f"datasets of {', '.join(evaluable)} evaluate metrics")
+    missing = sorted(set(recipe.evaluated_on + recipe.label_columns) - set(ds.schema.names))
+    if missing:
+        raise ValueError(f"{ds.url}: a {ds.recipe!r} dataset without column(s) {missing}")
+    return ds.recipe
 
 
 @torch.no_grad()
 def run_rows(model, paths, kind, *, split, train_cfg, batch_size, device, clip_seconds) -> dict:  # noqa: ANN001
     """The model's outputs and the label columns over every row of the ``kind`` datasets."""
-    audio, columns = KINDS[kind]
+    recipe = get_recipe(kind)
+    audio, columns = recipe.evaluated_on, recipe.label_columns
     ds0 = [Dataset.open(str(p)) for p in paths]
-    optional = [c for c in OPTIONAL[kind] if all(c in d.schema.names for d in ds0)]
+    optional = [c for c in USED_IF_PRESENT if all(c in d.schema.names for d in ds0)]
     sr = model.config.sample_rate
     rows = open_rows(
         paths,
@@ -342,7 +345,7 @@ def evaluate(
     split: Literal["all", "eval"] = "all",
 ) -> dict[str, Any]:
     """Evaluate the metric in checkpoint ``ckpt`` (or a model: anything with
-    ``config.sample_rate`` whose ``forward(x, y)`` returns distances ``[B]``, or a NORESQA) on
+    ``config.sample_rate`` whose ``distance(test, reference)`` returns distances ``[B]``) on
     the datasets ``data`` (grouped by kind) and the MOS list ``mos_csv``; see the module
     docstring for the metrics. Audio is resampled to the model's rate; ``clip_seconds`` crops
     the centre of every row (whole rows by default). ``split="eval"`` keeps only the rows
@@ -351,7 +354,7 @@ def evaluate(
     if isinstance(ckpt, nn.Module):
         model = ckpt
     else:
-        model = load_model(ckpt)
+        model = registry.load_model(ckpt)
         train_cfg = load_checkpoint(ckpt).get("extra", {}).get("train_config", {})
     if split == "eval" and not train_cfg.get("eval_fraction"):
         raise ValueError("split='eval' needs a training checkpoint that held rows out")
@@ -360,8 +363,9 @@ def evaluate(
     by_kind: dict[str, list[str]] = defaultdict(list)
     for p in data:
         by_kind[kind_of(Dataset.open(str(p)))].append(str(p))
-    if "nmr" in by_kind and not isinstance(model, NORESQA):
-        raise ValueError(f"{by_kind['nmr']}: nmr datasets evaluate NORESQA models only")
+    if "nmr" in by_kind and "nmr" not in _trained_on(model):
+        raise ValueError(f"{by_kind['nmr']}: nmr datasets evaluate models trained on nmr "
+                         f"data only ({[n for n in registry.names() if 'nmr' in registry.get(n).recipes]})")
     results: dict[str, Any] = {
         "model": type(model).__name__,
         "sample_rate": model.config.sample_rate,

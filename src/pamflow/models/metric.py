@@ -10,6 +10,8 @@
 ``sample_rate`` (default: the model's), resamples them to the model's rate with
 :func:`resample_fft` (differentiable) and returns one distance per item ``[B]``:
 
+Every registered model answers ``distance(x, y)``, so the wrapper never asks which it is:
+
 - DPAM, CDPAM: the learned distance ``D(x, y)`` (>= 0, exactly 0 when ``x == y``).
 - NORESQA: the score of ``x`` (test) against ``y`` (a non-matching reference): the
   predicted ``|SI-SDR(x) - SI-SDR(y)|`` in dB, in ``[Δmax/2K, Δmax - Δmax/2K]``
@@ -28,8 +30,7 @@ import os
 import torch
 from torch import Tensor, nn
 
-from pamflow.models.checkpoint import load as load_model
-from pamflow.models.noresqa import NORESQA
+from pamflow.models.registry import load_model
 
 
 def resample_fft(x: Tensor, orig_sr: int, target_sr: int) -> Tensor:
@@ -96,9 +97,7 @@ class PerceptualLoss(nn.Module):
         if not math.isfinite(sr) or sr <= 0:
             raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
         x, y = resample_fft(x, sr, self.sample_rate), resample_fft(y, sr, self.sample_rate)
-        if isinstance(self.model, NORESQA):
-            return self.model.score(x.reshape(x.shape[0], -1), [y.reshape(y.shape[0], -1)])
-        return self.model(x, y)
+        return self.model.distance(x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1))
 
 
 def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> PerceptualLoss:

@@ -290,6 +290,11 @@ class NORESQA(nn.Module):
         """
         return self._average(test, references, lambda o: o["sisdr_probs"] @ self.centres)
 
+    def distance(self, test: Tensor, reference: Tensor) -> Tensor:
+        """The uniform metric interface: :meth:`score` of ``test`` against the one
+        non-matching ``reference`` (``[B, T]`` each), in dB."""
+        return self.score(test, [reference])
+
     def preference(self, test: Tensor, references: Tensor | Sequence[Tensor]) -> Tensor:
         """Probability ``[B]`` that the test is the cleaner one (higher SI-SDR), averaged over
         the references: the sign that :meth:`score` leaves out."""

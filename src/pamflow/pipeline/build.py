@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,8 +20,9 @@ import fsspec
 
 from pamflow import storage
 from pamflow.corpus.sources import Sources, default_sources
-from pamflow.datasets.base import Recipe, get_recipe
+from pamflow.datasets.base import get_recipe
 from pamflow.datasets.spec import BaseSpec, SpecError
+from pamflow.storage.files import atomic_open
 
 BUILD_FILE = "build.json"
 #: spec audio_format -> storage format (FLAC is 24-bit; WAV is float32)
@@ -39,10 +39,6 @@ class ShardPlan:
 def plan_shards(spec: BaseSpec) -> list[ShardPlan]:
     n, size = spec.num_examples, spec.shard_size
     return [ShardPlan(i, s, min(s + size, n)) for i, s in enumerate(range(0, n, size))]
-
-
-def schema_for(recipe: Recipe, spec: BaseSpec) -> storage.Schema:
-    return storage.Schema([storage.Column(n, k, nullable) for n, k, nullable in recipe.columns(spec)])
 
 
 def spec_digest(recipe: str, spec: BaseSpec) -> str:
@@ -86,10 +82,8 @@ def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> Base
         fs.makedirs(root, exist_ok=True)
         text = json.dumps({"recipe": recipe_name, "digest": digest,
                            "spec": spec.model_dump(mode="json")}, indent=2, sort_keys=True)
-        tmp = f"{marker}.{os.getpid()}.tmp"
-        with fs.open(tmp, "w") as f:
+        with atomic_open(marker, "w", fs=fs) as f:
             f.write(text)
-        fs.mv(tmp, marker)
     return spec
 
 
@@ -109,7 +103,7 @@ def build_shard(recipe_name: str, spec_data: dict[str, Any], out: str, shard_ind
             yield row
 
     info = storage.write_shard(
-        out, plan.index, rows(), schema_for(recipe, spec),
+        out, plan.index, rows(), recipe.schema(spec),
         sample_rate=spec.sample_rate, audio_format=AUDIO_FORMATS[spec.audio_format],
     )
     return {"index": plan.index, "rows": info.rows, "skipped": info.skipped,
@@ -150,4 +144,4 @@ def build_local(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str,
 
 
 __all__ = ["ShardPlan", "build_local", "build_shard", "finalize", "plan_shards", "prepare",
-           "schema_for", "sources_for", "spec_digest", "summarize"]
+           "sources_for", "spec_digest", "summarize"]

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pamflow import storage
+from pamflow.datasets import get_recipe
 
 
 def text_histogram(values: list[float], bins: int = 10, width: int = 40,
@@ -23,11 +24,6 @@ def text_histogram(values: list[float], bins: int = 10, width: int = 40,
             for i, c in enumerate(counts)]
 
 
-#: numeric columns worth a histogram when present
-HISTOGRAM_COLUMNS = ("strength", "a_snr", "b_snr", "a_sisdr", "b_sisdr", "strength_a", "strength_b",
-                     "bitrate_kbps", "distance")
-
-
 def describe(path: str, *, verify: bool = True) -> dict[str, Any]:
     from pamflow.pipeline.build import summarize
 
@@ -38,8 +34,11 @@ def describe(path: str, *, verify: bool = True) -> dict[str, Any]:
     if verify:
         info["problems"] = ds.verify().problems
     table = ds.to_table()  # every column but the audio
-    info["histograms"] = {c: table.column(c).to_pylist() for c in HISTOGRAM_COLUMNS if c in table.column_names}
-    for c in ("label", "pair_kind", "preference", "domain", "label_source", "codec"):
+    recipe = get_recipe(ds.recipe)  # what to chart is the recipe's to say
+    info["histograms"] = {c: table.column(c).to_pylist() for c in recipe.histogram_columns
+                          if c in table.column_names}
+    info["label_columns"] = list(recipe.label_columns)
+    for c in recipe.count_columns:
         if c in table.column_names:
             vals = table.column(c).to_pylist()
             info.setdefault("counts", {})[c] = {str(k): vals.count(k) for k in sorted(set(vals), key=str)}

@@ -30,6 +30,7 @@ import io
 import json
 import re
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -38,22 +39,9 @@ from scipy import signal
 
 import pamflow
 from pamflow import storage
+from pamflow.datasets import get_recipe
 from pamflow.storage.files import atomic_write_bytes, resolve
 
-#: columns whose values the examples are spread over (the first one present is used)
-LABEL_COLUMNS = ("label", "pair_kind", "preference", "domain", "codec")
-#: axis titles of the histogram columns of :data:`pamflow.pipeline.inspect.HISTOGRAM_COLUMNS`
-AXIS_TITLES = {
-    "strength": "strength ρ (0 mildest … 100 strongest)",
-    "strength_a": "strength ρ of A",
-    "strength_b": "strength ρ of B",
-    "a_snr": "SNR of A (dB)",
-    "b_snr": "SNR of B (dB)",
-    "a_sisdr": "SI-SDR of A (dB)",
-    "b_sisdr": "SI-SDR of B (dB)",
-    "bitrate_kbps": "bitrate (kb/s)",
-    "distance": "perceptual distance (dB)",
-}
 _SVG_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 _SVG_XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 MAX_BARS = 30  # categories shown per bar chart (the most frequent)
@@ -63,42 +51,12 @@ _CSP = (
     "default-src 'none'; img-src data:; media-src data:; "
     "style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 )
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{font-size:1.5em;margin:.2em 0} h2{border-bottom:1px solid #ccc;margin-top:1.6em}
-table{border-collapse:collapse;margin:.4em 0} td,th{padding:2px 10px;border-bottom:1px solid #eee;
-text-align:left;vertical-align:top} th{font-weight:600;color:#555;white-space:nowrap}
-.ok{color:#17702b;font-weight:600} .bad{color:#b00020;font-weight:600}
-.plots{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start} figure{margin:0}
-figure.plot{border:1px solid #ddd;padding:6px;background:#fff} figure.plot svg{display:block}
-figcaption{font-size:12px;color:#555}
-article.example{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:12px 0}
-article.example h3{margin:.2em 0;font-size:1.05em;font-family:monospace}
-.players{display:flex;flex-wrap:wrap;gap:16px} .player audio{width:320px;display:block}
-.player img{width:320px;height:100px;display:block;margin-top:4px;image-rendering:auto}
-dl.meta{display:flex;flex-wrap:wrap;gap:4px 18px;margin:.3em 0 .6em}
-dl.meta div{display:flex;gap:6px} dl.meta dt{font-weight:600;color:#555} dl.meta dd{margin:0}
-pre{white-space:pre-wrap;font-size:12px;background:#f6f6f6;padding:6px;max-height:16em;
-overflow:auto}
-"""
-_SCRIPT = """
-(function () {
-  function mark(a) {
-    var d = a.duration;
-    if (isFinite(d) && d > 0) {
-      a.setAttribute("data-duration", d.toFixed(4));
-      a.setAttribute("data-ready", "1");
-    }
-  }
-  document.querySelectorAll("audio").forEach(function (a) {
-    a.addEventListener("loadedmetadata", function () { mark(a); });
-    a.addEventListener("error", function () {
-      a.setAttribute("data-error", String(a.error ? a.error.code : "unknown"));
-    });
-    if (a.readyState >= 1) { mark(a); }
-  });
-})();
-"""
+#: the page's style and player-checking script, package data beside this module
+_ASSETS = resources.files("pamflow.pipeline") / "assets"
+
+
+def _asset(name: str) -> str:
+    return (_ASSETS / name).read_text(encoding="utf-8")
 
 
 def write_report(
@@ -144,7 +102,7 @@ def render_report(
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{_e(title)}</title><style>{_asset('report.css')}</style></head><body>",
         _header(path, ds, info),
         _section("spec", "Spec", _kv_table(info.get("spec", ds.spec) or {})),
     ]
@@ -161,7 +119,9 @@ def render_report(
         )
     hists = info.get("histograms") or {}
     if hists:
-        figs = [_figure(_hist_svg(col, v), _hist_caption(v), col) for col, v in hists.items()]
+        titles = get_recipe(ds.recipe).histogram_columns
+        figs = [_figure(_hist_svg(col, v, titles.get(col, col)), _hist_caption(v), col)
+                for col, v in hists.items()]
         parts.append(
             _section("distributions", "Distributions", f'<div class="plots">{"".join(figs)}</div>')
         )
@@ -170,7 +130,7 @@ def render_report(
         f"<footer><p>Written by pamflow {_e(pamflow.__version__)}; examples picked with "
         f"seed {int(seed)}; players hold at most {max_seconds:g} s.</p></footer>"
     )
-    parts.append(f"<script>{_SCRIPT}</script></body></html>\n")
+    parts.append(f"<script>{_asset('report.js')}</script></body></html>\n")
     return "\n".join(parts)
 
 
@@ -238,7 +198,7 @@ def _header(path: str, ds: storage.Dataset, info: Mapping[str, Any]) -> str:
 
 def _examples(ds: storage.Dataset, k: int, seed: int, max_seconds: float) -> str:
     names = ds.schema.names
-    label_col = next((c for c in LABEL_COLUMNS if c in names), None)
+    label_col = next((c for c in get_recipe(ds.recipe).label_columns if c in names), None)
     labels = ds.to_table([label_col]).column(label_col).to_pylist() if label_col else None
     picked = pick_examples(labels, ds.num_rows, k, np.random.default_rng(seed))
     if not picked:
@@ -347,7 +307,7 @@ def _bar_svg(col: str, counts: Mapping[str, int]) -> str:
     return _svg(fig)
 
 
-def _hist_svg(col: str, values: Sequence[Any]) -> str:
+def _hist_svg(col: str, values: Sequence[Any], title: str) -> str:
     from matplotlib.figure import Figure
 
     v = _finite(values)
@@ -359,7 +319,7 @@ def _hist_svg(col: str, values: Sequence[Any]) -> str:
     else:
         ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(_mpl(col), fontsize=10)
-    ax.set_xlabel(_mpl(AXIS_TITLES.get(col, col)))
+    ax.set_xlabel(_mpl(title))
     ax.set_ylabel("rows")
     return _svg(fig)
 
@@ -476,4 +436,4 @@ def _dbfs(a: float) -> str:
     return f"{20 * np.log10(a):.1f} dBFS" if a > 0 else "silent"
 
 
-__all__ = ["AXIS_TITLES", "LABEL_COLUMNS", "pick_examples", "render_report", "write_report"]
+__all__ = ["pick_examples", "render_report", "write_report"]

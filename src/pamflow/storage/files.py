@@ -1,9 +1,13 @@
-"""Filesystem helpers: every path goes through fsspec (local, ``memory://``, ``s3://``...)."""
+"""Files: every path goes through fsspec (local, ``memory://``, ``s3://``...); atomic writes
+(:func:`atomic_open`), hashing, Arrow input files."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -36,19 +40,48 @@ def tmp_name(path: str) -> str:
     return f"{head}/.{name}.{secrets.token_hex(6)}.tmp"
 
 
-def atomic_write_bytes(fs: AbstractFileSystem, path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary name, then rename it to ``path``."""
+@contextmanager
+def atomic_open(
+    target: str | os.PathLike[str],
+    mode: str = "wb",
+    *,
+    fsync: bool = False,
+    fs: AbstractFileSystem | None = None,
+) -> Iterator[Any]:
+    """A file object for ``target`` (a local path or fsspec URL) that appears under its name
+    only once complete: it is written to :func:`tmp_name`'s hidden temporary name beside
+    ``target``, then renamed; on any error the temporary file is removed and ``target`` is
+    left as it was. ``fsync`` flushes the data to disk before the rename (local files).
+    With ``fs``, ``target`` is a path on that filesystem.
+
+    The one atomic-write helper: shards, ``dataset.json``, build markers, manifests,
+    checkpoints and metric logs all go through it."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open: mode must be 'wb' or 'w', got {mode!r}")
+    if fs is None:
+        fs, path = resolve(target)
+    else:
+        path = str(target)
     tmp = tmp_name(path)
     try:
-        with fs.open(tmp, "wb") as f:
-            f.write(data)
+        with fs.open(tmp, mode) as f:
+            yield f
+            if fsync and isinstance(fs, LocalFileSystem):
+                f.flush()
+                os.fsync(f.fileno())
         fs.mv(tmp, path)
     except BaseException:
-        _remove_quietly(fs, tmp)
+        remove_quietly(fs, tmp)
         raise
 
 
-def _remove_quietly(fs: AbstractFileSystem, path: str) -> None:
+def atomic_write_bytes(fs: AbstractFileSystem, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` of ``fs`` through :func:`atomic_open`."""
+    with atomic_open(path, "wb", fs=fs) as f:
+        f.write(data)
+
+
+def remove_quietly(fs: AbstractFileSystem, path: str) -> None:
     try:
         if fs.exists(path):
             fs.rm(path)

@@ -23,13 +23,13 @@ import soundfile as sf
 from pamflow.audio import encode
 from pamflow.storage.files import (
     HashingWriter,
-    _remove_quietly,
+    atomic_open,
     display,
     join,
     open_input,
+    remove_quietly,
     resolve,
     sha256_file,
-    tmp_name,
 )
 from pamflow.storage.schema import Schema, StorageError, audio_format, read_file_metadata
 
@@ -110,7 +110,7 @@ def clean_tmp(out: str) -> list[str]:
         for p in fs.ls(d, detail=False):
             name = p.rstrip("/").rpartition("/")[2]
             if name.startswith(".") and name.endswith(".tmp"):
-                _remove_quietly(fs, p)
+                remove_quietly(fs, p)
                 removed.append(display(fs, p))
     return removed
 
@@ -342,19 +342,13 @@ def write_shard(
     else:
         tables = enc.tables(rows, where, row_group_size, row_group_bytes)
     fs.makedirs(join(root, SHARDS_DIR), exist_ok=True)
-    tmp = tmp_name(final)
     n = 0
-    try:
-        with fs.open(tmp, "wb") as raw:
-            sink = HashingWriter(raw)
-            with pq.ParquetWriter(sink, arrow_schema, **_writer_options(schema)) as writer:
-                for table in tables:
-                    writer.write_table(table, row_group_size=max(table.num_rows, 1))
-                    n += table.num_rows
-        fs.mv(tmp, final)
-    except BaseException:
-        _remove_quietly(fs, tmp)
-        raise
+    with atomic_open(final, "wb", fs=fs) as raw:
+        sink = HashingWriter(raw)
+        with pq.ParquetWriter(sink, arrow_schema, **_writer_options(schema)) as writer:
+            for table in tables:
+                writer.write_table(table, row_group_size=max(table.num_rows, 1))
+                n += table.num_rows
     return ShardInfo(shard_index, rel, n, sink.hash.hexdigest(), sink.size)
 
 

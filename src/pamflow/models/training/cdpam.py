@@ -25,7 +25,6 @@ import dataclasses
 import functools
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,15 +33,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from pamflow.models import registry
 from pamflow.models.cdpam import CDPAM, CDPAMConfig
-from pamflow.models.checkpoint import load_checkpoint
 from pamflow.models.losses import nt_xent, triplet_margin_ranking
+from pamflow.models.training.config import TrainConfig
 from pamflow.models.training.data import not_null
 from pamflow.models.training.dpam import JND_TASK
-from pamflow.models.training.loop import Context, Task, TrainConfig, fit
+from pamflow.models.training.loop import Context, Task, fit
 from pamflow.models.training.state import load_init
 
-STAGES = ("contrastive", "jnd", "triplet")
 PAIR_KINDS = ("acoustic", "content")
 
 
@@ -244,28 +243,34 @@ def train_cdpam(
     resume: bool = False,
 ) -> dict[str, Any]:
     """The three stages in ``out_dir/contrastive``, ``out_dir/jnd`` and ``out_dir/triplet``,
-    each from the previous stage's ``model.pt``. A stage whose ``model.pt`` exists is done
-    and skipped (its stored summary is returned). ``stage_cfgs`` overrides ``cfg`` per stage
-    (keys from :data:`STAGES`), e.g. for the paper's 250 / 250 / 100 epochs. Returns the
-    stage summaries and ``model``, the final model's path."""
-    stage_cfgs = stage_cfgs or {}
-    unknown = sorted(set(stage_cfgs) - set(STAGES))
-    if unknown:
-        raise ValueError(f"stage_cfgs: unknown stage(s) {unknown}; stages are {list(STAGES)}")
-    out = Path(out_dir)
-    summaries: dict[str, Any] = {}
-    init: Path | None = None
-    for stage, data in zip(STAGES, (contrastive, jnd, triplet), strict=True):
-        stage_dir = out / stage
-        final = stage_dir / "model.pt"
-        scfg = stage_cfgs.get(stage, cfg)
-        if final.exists():
-            summaries[stage] = load_checkpoint(final)["extra"].get("summary", {"skipped": True})
-        elif stage == "contrastive":
-            summaries[stage] = cdpam_contrastive(data, stage_dir, scfg, resume=resume)
-        elif stage == "jnd":
-            summaries[stage] = cdpam_jnd(data, stage_dir, init, scfg, resume=resume)
-        else:
-            summaries[stage] = cdpam_triplet(data, stage_dir, init, scfg, resume=resume)
-        init = final
-    return {**summaries, "model": str(init)}
+    each from the previous stage's ``model.pt`` (:func:`pamflow.models.registry.train`). A
+    stage whose ``model.pt`` exists is done and skipped (its stored summary is returned).
+    ``stage_cfgs`` overrides ``cfg`` per stage (keys from :data:`STAGES`), e.g. for the
+    paper's 250 / 250 / 100 epochs. Returns the stage summaries and ``model``, the final
+    model's path."""
+    data = {"contrastive": contrastive, "jnd": jnd, "triplet": triplet}
+    return registry.train("cdpam", data, out_dir, cfg, stage_cfgs=stage_cfgs, resume=resume)
+
+
+ENTRY = registry.register(
+    registry.ModelEntry(
+        name="cdpam",
+        architecture=CDPAM,
+        config=CDPAMConfig,
+        train_config=CDPAMTrainConfig,
+        stages=(
+            registry.Stage("contrastive", "contrastive",
+                           lambda data, out, cfg, init, resume: cdpam_contrastive(
+                               data, out, cfg, resume=resume)),
+            registry.Stage("jnd", "jnd",
+                           lambda data, out, cfg, init, resume: cdpam_jnd(
+                               data, out, init, cfg, resume=resume)),
+            registry.Stage("triplet", "triplet",
+                           lambda data, out, cfg, init, resume: cdpam_triplet(
+                               data, out, init, cfg, resume=resume)),
+        ),
+        description="contrastive encoder + weighted-MLP distance (CDPAM, three stages)",
+    )
+)
+#: the stage names, in order
+STAGES = tuple(stage.name for stage in ENTRY.stages)

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset as TorchDataset
 
 from pamflow.audio import resample
+from pamflow.datasets import get_recipe
 from pamflow.seeding import derive_seed32
 from pamflow.storage import Dataset
 from pamflow.storage.sampler import DisjointBatchSampler
@@ -32,7 +33,6 @@ from pamflow.storage.torch import ShardMapDataset, collate
 
 #: columns tried, in order, as the split key when none is named: rows sharing the value
 #: (one recording, one JND sequence) land on the same side of the split
-SPLIT_KEYS = ("source_id", "anchor_source_id", "a_source_id", "sequence", "example_id")
 SEED_KEY = "_batch_seed"
 
 Split = Literal["all", "train", "eval"]
@@ -60,14 +60,16 @@ def not_null(*names: str) -> RowFilter:
 
 
 def split_key_of(ds: Dataset, key: str | None) -> str:
-    """The split key column of ``ds``: ``key`` when given (it must exist), else the first of
-    :data:`SPLIT_KEYS` the dataset has."""
+    """The split key column of ``ds``: ``key`` when given (it must exist), else the one its
+    recipe declares (:attr:`pamflow.datasets.base.Recipe.split_key`), or ``example_id``
+    where the dataset lacks that column."""
     names = ds.schema.names
     if key is not None:
         if key not in names:
             raise ValueError(f"{ds.url}: split key {key!r} is not a column; columns are {names}")
         return key
-    return next(k for k in SPLIT_KEYS if k in names)
+    declared = get_recipe(ds.recipe).split_key
+    return declared if declared in names else "example_id"
 
 
 class RowsDataset(TorchDataset):

@@ -23,10 +23,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from pamflow.models import registry
 from pamflow.models.dpam import DPAM, DPAMConfig
 from pamflow.models.losses import jnd_cross_entropy
+from pamflow.models.training.config import TrainConfig
 from pamflow.models.training.data import not_null
-from pamflow.models.training.loop import Context, Task, TrainConfig, fit
+from pamflow.models.training.loop import Context, Task, fit
 from pamflow.models.training.state import load_init
 
 
@@ -106,3 +108,19 @@ def train_dpam(
         model.freeze_features()
     task = dataclasses.replace(JND_TASK, name=f"dpam-{cfg.variant}")
     return fit(task, model, data, out_dir, cfg, resume=resume)
+
+
+ENTRY = registry.register(
+    registry.ModelEntry(
+        name="dpam",
+        architecture=DPAM,
+        config=DPAMConfig,
+        train_config=DPAMTrainConfig,
+        stages=(
+            registry.Stage("dpam", "jnd",
+                           lambda data, out, cfg, init, resume: train_dpam(
+                               data, out, cfg, resume=resume)),
+        ),
+        description="JND-trained deep feature distance (DPAM)",
+    )
+)

@@ -9,12 +9,12 @@ A record is one JSON object a line: ``step``, ``epoch``, ``split`` ("train" or "
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
+
+from pamflow.storage.files import atomic_open
 
 
 class Window:
@@ -67,10 +67,8 @@ class MetricsLog:
         """Keep the records up to ``step`` (those a resumed run will not write again)."""
         kept = [r for r in self.records() if r["step"] <= step]
         text = "".join(json.dumps(r) + "\n" for r in kept)
-        fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=self.path.parent)
-        with os.fdopen(fd, "w") as f:
+        with atomic_open(self.path, "w") as f:
             f.write(text)
-        os.replace(tmp, self.path)
 
 
 def plot_metrics(metrics: Path, png: Path, title: str = "") -> Path:
@@ -95,7 +93,6 @@ def plot_metrics(metrics: Path, png: Path, title: str = "") -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = png.with_name(f".{png.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, png)
+    with atomic_open(png, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
     return png

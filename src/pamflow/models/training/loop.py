@@ -22,22 +22,22 @@ with ``num_workers=0``, N steps straight and N/2 + resume N/2 give bit-identical
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 import pamflow
-from pamflow.models.cdpam import augment
-from pamflow.models.checkpoint import config_to_dict, save_checkpoint
+from pamflow.models.checkpoint import save_checkpoint
+from pamflow.models.training.augment import augment
+from pamflow.models.training.config import TrainConfig
 from pamflow.models.training.data import (
     BatchCollate,
     RowFilter,
@@ -47,108 +47,7 @@ from pamflow.models.training.data import (
     to_device,
 )
 from pamflow.models.training.log import MetricsLog, Window, plot_metrics
-from pamflow.models.training.state import RESUMABLE_CHANGES, restore, rng_state
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """What every training run shares (the model's own config is added by each subclass).
-
-    ``lr``: Adam learning rate (the peak one with a schedule); ``lr_schedule``: ``constant``
-    or ``cosine`` (from ``lr`` down to ``lr * lr_final`` over ``epochs`` epochs, after
-    ``warmup_steps`` of linear rise from zero; ``max_steps`` stops the run early without
-    shortening the schedule, and a resumed cosine run may not change ``epochs``);
-    ``weight_decay``: AdamW's decoupled weight decay (0: plain Adam). ``batch_size``: rows a
-    step. ``epochs``: passes over the
-    training rows; ``max_steps`` (optional) stops earlier, after that many optimiser steps.
-    ``seed``: model initialisation, batch order, crops, augmentation and dropout.
-    ``device``: a torch device; ``amp`` (float16 autocast + GradScaler) and pinned memory are
-    used on CUDA only. ``clip_seconds``: training crops (random offset) and held-out crops
-    (centred) in seconds at the model's rate; shorter clips are zero-padded. ``eval_fraction``
-    of the split keys (``split_key``, default the first of ``data.SPLIT_KEYS`` present) is
-    held out and evaluated after each epoch. ``augment``: the papers' online augmentation
-    (``silence_s`` of silence at the start or the end, gain drawn in ``gain_db``), on each
-    input independently. ``log_every``/``checkpoint_every``: in steps.
-    """
-
-    lr: float = 1e-4
-    lr_schedule: Literal["constant", "cosine"] = "constant"
-    warmup_steps: int = 0
-    lr_final: float = 0.0
-    weight_decay: float = 0.0
-    batch_size: int = 16
-    epochs: int = 1
-    max_steps: int | None = None
-    seed: int = 0
-    device: str = "cpu"
-    num_workers: int = 0
-    amp: bool = True
-    clip_seconds: float = 2.5
-    eval_fraction: float = 0.1
-    split_key: str | None = None
-    augment: bool = True
-    silence_s: float = 0.25
-    gain_db: tuple[float, float] = (0.0, 0.0)
-    log_every: int = 50
-    checkpoint_every: int = 1000
-
-    def __post_init__(self) -> None:
-        checks = {
-            "lr": self.lr > 0,
-            "lr_schedule": self.lr_schedule in ("constant", "cosine"),
-            "warmup_steps": self.warmup_steps >= 0,
-            "lr_final": 0.0 <= self.lr_final <= 1.0,
-            "weight_decay": self.weight_decay >= 0,
-            "batch_size": self.batch_size >= 1,
-            "epochs": self.epochs >= 1,
-            "max_steps": self.max_steps is None or self.max_steps >= 1,
-            "num_workers": self.num_workers >= 0,
-            "clip_seconds": self.clip_seconds > 0,
-            "eval_fraction": 0.0 <= self.eval_fraction < 1.0,
-            "log_every": self.log_every >= 1,
-            "checkpoint_every": self.checkpoint_every >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            values = {k: getattr(self, k) for k in bad}
-            raise ValueError(f"{type(self).__name__}: invalid value(s) {values}")
-
-    def lr_at(self, step: int, total_steps: int) -> float:
-        """The learning rate of optimiser step ``step`` (0-based) of a ``total_steps`` run: a
-        function of the step alone, so a resumed run follows the same schedule."""
-        if self.warmup_steps and step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        if self.lr_schedule == "constant":
-            return self.lr
-        span = max(1, total_steps - self.warmup_steps)
-        progress = min(1.0, (step - self.warmup_steps) / span)
-        floor = self.lr * self.lr_final
-        return floor + (self.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    def resumable_changes(self) -> frozenset[str]:
-        """Fields a resumed run may change (:data:`~pamflow.models.training.state.RESUMABLE_CHANGES`);
-        a schedule laid over the epochs also fixes ``epochs``."""
-        return RESUMABLE_CHANGES - ({"epochs"} if self.lr_schedule != "constant" else set())
-
-    def defaults(self) -> dict[str, Any]:
-        """The plain default of every field that has one (what a checkpoint written before a
-        field existed ran with)."""
-        return {
-            f.name: _plain(f.default)
-            for f in dataclasses.fields(self)
-            if f.default is not dataclasses.MISSING
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as plain values (the model config as a nested dict)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-
-def _plain(value: Any) -> Any:
-    """A config value as stored in checkpoints: nested configs as dicts, tuples as lists."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return config_to_dict(value)
-    return list(value) if isinstance(value, tuple) else value
+from pamflow.models.training.state import restore, rng_state
 
 
 @dataclass

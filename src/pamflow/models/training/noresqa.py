@@ -21,10 +21,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from pamflow.models import registry
 from pamflow.models.losses import noresqa_loss
 from pamflow.models.noresqa import NORESQA, NORESQAConfig
+from pamflow.models.training.config import TrainConfig
 from pamflow.models.training.data import float_column, not_null
-from pamflow.models.training.loop import Context, Task, TrainConfig, fit
+from pamflow.models.training.loop import Context, Task, fit
 
 
 @dataclass(frozen=True)
@@ -88,3 +90,19 @@ def train_noresqa(
     torch.manual_seed(cfg.seed)
     model = NORESQA(cfg.model)
     return fit(NMR_TASK, model, data, out_dir, cfg, resume=resume)
+
+
+ENTRY = registry.register(
+    registry.ModelEntry(
+        name="noresqa",
+        architecture=NORESQA,
+        config=NORESQAConfig,
+        train_config=NORESQATrainConfig,
+        stages=(
+            registry.Stage("noresqa", "nmr",
+                           lambda data, out, cfg, init, resume: train_noresqa(
+                               data, out, cfg, resume=resume)),
+        ),
+        description="quality relative to a non-matching reference (NORESQA)",
+    )
+)

@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import os
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from pamflow.models.checkpoint import config_to_dict, load_checkpoint
-
-if TYPE_CHECKING:
-    from pamflow.models.training.loop import TrainConfig
-
-#: fields a resumed run may change; any other difference from the checkpoint is an error
-RESUMABLE_CHANGES = frozenset(
-    {"epochs", "max_steps", "log_every", "checkpoint_every", "device", "num_workers", "amp"}
-)
+from pamflow.models.training.config import TrainConfig
 
 
 def rng_state(gen: torch.Generator, cuda: bool) -> dict[str, Any]:

@@ -36,6 +36,7 @@ import subprocess
 import tempfile
 import threading
 from functools import lru_cache
+from typing import IO
 
 import numpy as np
 
@@ -92,6 +93,13 @@ def _last_line(stderr: bytes) -> str:
     return lines[-1] if lines else "no message"
 
 
+def _pipe(stream: IO[bytes] | None) -> IO[bytes]:
+    """A stream of a process started with ``subprocess.PIPE`` (never None)."""
+    if stream is None:  # pragma: no cover - Popen sets every PIPE stream
+        raise FFmpegError("ffmpeg: a pipe to the process is missing")
+    return stream
+
+
 def _pipeline(cmds: list[list[str]], data: bytes, what: str) -> bytes:
     """Run commands connected stdout -> stdin, feed ``data`` to the first, return the
     last one's stdout. Threads feed stdin and drain stderr, so no pipe can fill up."""
@@ -103,7 +111,7 @@ def _pipeline(cmds: list[list[str]], data: bytes, what: str) -> bytes:
                 subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             )
             if len(procs) > 1:
-                procs[-2].stdout.close()  # the next process owns it now
+                _pipe(procs[-2].stdout).close()  # the next process owns it now
     except OSError as e:
         for p in procs:
             p.kill()
@@ -113,28 +121,28 @@ def _pipeline(cmds: list[list[str]], data: bytes, what: str) -> bytes:
 
     def feed() -> None:
         try:
-            procs[0].stdin.write(data)
+            _pipe(procs[0].stdin).write(data)
         except (BrokenPipeError, OSError):
             pass  # the encoder died; its stderr says why
         finally:
             try:
-                procs[0].stdin.close()
+                _pipe(procs[0].stdin).close()
             except OSError:
                 pass
 
     def drain(i: int) -> None:
-        errors[i] = procs[i].stderr.read()
+        errors[i] = _pipe(procs[i].stderr).read()
 
     threads = [threading.Thread(target=feed)]
     threads += [threading.Thread(target=drain, args=(i,)) for i in range(len(procs))]
     for t in threads:
         t.start()
-    out = procs[-1].stdout.read()
-    procs[-1].stdout.close()
+    out = _pipe(procs[-1].stdout).read()
+    _pipe(procs[-1].stdout).close()
     for t in threads:
         t.join()
     for p, err in zip(procs, errors, strict=True):
-        p.stderr.close()
+        _pipe(p.stderr).close()
         if p.wait() != 0:
             raise FFmpegError(f"{what}: ffmpeg exited with {p.returncode}: {_last_line(err)}")
     return out

@@ -15,7 +15,7 @@ def rms_db(x: np.ndarray) -> float:
 
 
 @lru_cache(maxsize=16)
-def _meter(sample_rate: int):  # noqa: ANN202
+def _meter(sample_rate: int):
     import pyloudnorm
 
     return pyloudnorm.Meter(sample_rate)

@@ -147,7 +147,7 @@ def _header_frames(raw: bytes, ext: str) -> int | None:
         return None
     try:
         frames = sf.info(io.BytesIO(raw)).frames
-    except Exception:  # noqa: BLE001 - not parseable by libsndfile: nothing to compare
+    except Exception:
         return None
     return int(frames) if frames > 0 else None
 
@@ -185,7 +185,7 @@ def inspect_audio(raw: bytes, name: str, ext: str = "") -> dict[str, Any]:
                 f"decode ({reason.removeprefix('unreadable: ')})"
             )
         raise BadAudioFile(reason) from e
-    except Exception as e:  # noqa: BLE001 - any decoder failure is a property of the file
+    except Exception as e:
         what = f"{type(e).__name__}: {e}"
         if promised:
             raise BadAudioFile(
@@ -279,14 +279,14 @@ def index_corpus(
         try:
             try:
                 raw = fs.cat_file(p)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 raise BadAudioFile(
                     f"unreadable: cannot read the file ({type(e).__name__}: {e})"
                 ) from e
             info = inspect_audio(raw, fid, ext)
         except BadAudioFile as e:
             return False, {"id": fid, "path": path, "reason": _one_line(str(e))}
-        except Exception as e:  # noqa: BLE001 - one bad file never stops the index
+        except Exception as e:
             return False, {
                 "id": fid,
                 "path": path,

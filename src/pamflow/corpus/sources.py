@@ -126,6 +126,15 @@ class Sources:
                 self._cache.popitem(last=False)
         return audio
 
+    def duration_s(self, source_id: str) -> float:
+        """Duration of a recording (s): the manifest's ``duration_s`` or, without it,
+        measured (the recording is then loaded and cached at 16 kHz)."""
+        value = self.entry(source_id).get("duration_s")
+        if value is not None and np.isfinite(value) and value > 0:
+            return float(value)
+        ref_rate = 16000
+        return self.load(source_id, ref_rate).size / ref_rate
+
     @classmethod
     def demo(cls) -> Sources:
         """The embedded demo corpus (:func:`default_sources`), made on first use."""

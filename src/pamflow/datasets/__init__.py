@@ -6,7 +6,7 @@ made them. Helpers shared by recipes live beside them: :mod:`pamflow.datasets.ps
 (a simulated listener that answers same/different from the audio pair itself).
 """
 
-from pamflow.datasets import codec, contrastive, domain, jnd, nmr, triplet  # noqa: E402,F401  (registers the recipes)
-from pamflow.datasets.base import Recipe, get_recipe, recipe_names  # noqa: E402
+from pamflow.datasets import codec, contrastive, domain, jnd, nmr, triplet  # noqa: F401  (registers the recipes)
+from pamflow.datasets.base import Recipe, get_recipe, recipe_names
 
 __all__ = ["Recipe", "get_recipe", "recipe_names"]

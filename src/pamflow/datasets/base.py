@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from pamflow.datasets.spec import BaseSpec, SpecError, parse_spec
 from pamflow.seeding import example_seed
 from pamflow.storage.schema import Column, Schema
 
-_RECIPES: dict[str, Recipe] = {}
+_RECIPES: dict[str, Recipe[Any]] = {}
 
 
 def example_id(recipe: str, spec_seed: int, index: int) -> str:
@@ -56,12 +56,16 @@ def long_enough(sources: Sources, kind: str, seconds: float) -> list[str]:
     return ok or ids
 
 
-class Recipe(ABC):
+#: the spec model of a recipe
+S = TypeVar("S", bound=BaseSpec)
+
+
+class Recipe(ABC, Generic[S]):
     """One kind of dataset. Subclasses set ``name``, ``Spec``, ``needs`` and write
     :meth:`columns` and :meth:`generate` (or :meth:`make_example`)."""
 
     name: ClassVar[str]
-    Spec: ClassVar[type[BaseSpec]]
+    Spec: type[S]
     #: recording kinds the recipe reads -> the spec field that asks for them
     needs: ClassVar[dict[str, str]] = {"speech": "manifests"}
     #: the columns holding audio
@@ -77,6 +81,8 @@ class Recipe(ABC):
     split_key: ClassVar[str] = "example_id"
     #: the audio columns a metric is evaluated on (reference first); empty: none
     evaluated_on: ClassVar[tuple[str, ...]] = ()
+    #: spec fields that make a small, fast build (tests, smoke runs), beside the counts
+    tiny_spec: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,28 +90,28 @@ class Recipe(ABC):
             _RECIPES[cls.name] = cls()
 
     # -- spec ----------------------------------------------------------------------------
-    def parse(self, data: dict[str, Any] | None = None, **overrides: Any) -> BaseSpec:
+    def parse(self, data: dict[str, Any] | None = None, **overrides: Any) -> S:
         return parse_spec(self.Spec, data, **overrides)
 
-    def validate(self, spec: BaseSpec) -> Sources:
+    def validate(self, spec: S) -> Sources:
         """Check the spec against its sources (before any work starts); return them."""
         sources = spec.sources()
         spec.check_sources(sources, self.needs)
         self.check(spec, sources)
         return sources
 
-    def check(self, spec: BaseSpec, sources: Sources) -> None:
+    def check(self, spec: S, sources: Sources) -> None:
         """Recipe-specific checks against the sources; raise :class:`SpecError`."""
         return None
 
     # -- rows ----------------------------------------------------------------------------
     @abstractmethod
-    def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
+    def columns(self, spec: S) -> list[tuple[str, str, bool]]:
         """Recipe columns as ``(name, kind, nullable)``; kinds are those of
         :mod:`pamflow.storage` ("audio", "string", "int64", "float64", "bool", "json",
         "list<string>"). ``index``, ``example_id``, ``seed`` and ``params`` come on top."""
 
-    def generate(self, spec: BaseSpec, sources: Sources, start: int, stop: int) -> Iterator[dict[str, Any]]:
+    def generate(self, spec: S, sources: Sources, start: int, stop: int) -> Iterator[dict[str, Any]]:
         """Rows ``start .. stop-1``; by default one :meth:`make_example` per index."""
         for i in range(start, stop):
             seed = example_seed(spec.seed, i)
@@ -113,20 +119,20 @@ class Recipe(ABC):
             row.setdefault("seed", seed)
             yield self.finish(spec, i, row)
 
-    def make_example(self, spec: BaseSpec, sources: Sources, index: int, rng: np.random.Generator) -> dict[str, Any]:
+    def make_example(self, spec: S, sources: Sources, index: int, rng: np.random.Generator) -> dict[str, Any]:
         raise NotImplementedError(f"{self.name} writes generate() instead")
 
-    def finish(self, spec: BaseSpec, index: int, row: dict[str, Any]) -> dict[str, Any]:
+    def finish(self, spec: S, index: int, row: dict[str, Any]) -> dict[str, Any]:
         row["index"] = index
         row["example_id"] = example_id(self.name, spec.seed, index)
         return row
 
-    def schema(self, spec: BaseSpec) -> Schema:
+    def schema(self, spec: S) -> Schema:
         """The storage schema of the recipe's own columns for ``spec``."""
         return Schema([Column(n, k, nullable) for n, k, nullable in self.columns(spec)])
 
     # -- replay --------------------------------------------------------------------------
-    def replay(self, row: dict[str, Any], spec: BaseSpec,
+    def replay(self, row: dict[str, Any], spec: S,
                sources: Sources | None = None) -> dict[str, np.ndarray]:
         """Rebuild a built row's audio columns from its params alone (``sources``: the
         spec's by default): ``{column: float32 audio}``, equal bit for bit to what the build
@@ -137,7 +143,7 @@ class Recipe(ABC):
         arrays = out if isinstance(out, tuple) else (out,)
         return dict(zip(self.audio_columns, arrays, strict=True))
 
-    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+    def rebuild(self, row: dict[str, Any], spec: S, sources: Sources) -> Any:
         """The recipe's replay: its audio from ``row["params"]`` (an array, a tuple in
         :attr:`audio_columns` order, or a dict by column)."""
         raise NotImplementedError(f"{self.name} does not replay its rows")
@@ -147,7 +153,7 @@ class Recipe(ABC):
         return {}
 
 
-def get_recipe(name: str) -> Recipe:
+def get_recipe(name: str) -> Recipe[Any]:
     """The registered recipe ``name`` (importing :mod:`pamflow.datasets`, as any import of
     this module does first, registers them all)."""
     try:

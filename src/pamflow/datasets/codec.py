@@ -62,9 +62,13 @@ CHUNK_ROWS = 64
 PRE_PEAK = 10.0 ** (-1.0 / 20.0)
 
 
+def _music_only() -> list[Literal["music", "speech"]]:
+    return ["music"]
+
+
 class CodecSpec(BaseSpec):
     source_kinds: list[Literal["music", "speech"]] = Field(
-        default_factory=lambda: ["music"], description="recording kinds; each row draws one"
+        default_factory=_music_only, description="recording kinds; each row draws one"
     )
     bitrates: list[int] = Field(
         default_factory=lambda: [16], description="MP3 bitrates (kb/s); each row draws one"
@@ -134,7 +138,7 @@ def region_for(audio: np.ndarray, start: int, n: int, context: int) -> tuple[np.
     return region, start - lo
 
 
-class CodecRecipe(Recipe):
+class CodecRecipe(Recipe[CodecSpec]):
     name = "codec"
     Spec = CodecSpec
     needs = {"music": "source_kinds"}
@@ -147,14 +151,13 @@ class CodecRecipe(Recipe):
     split_key = "source_id"
     description = "lossless / MP3-coded pairs, sample-aligned (codec-approximation loss)"
 
-    def validate(self, spec: BaseSpec) -> Sources:
-        assert isinstance(spec, CodecSpec)
+    def validate(self, spec: CodecSpec) -> Sources:
         sources = spec.sources()
         spec.check_sources(sources, {k: "source_kinds" for k in spec.source_kinds})
         ffmpeg.ffmpeg_exe()  # fails early with a clear message when there is no binary
         return sources
 
-    def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
+    def columns(self, spec: CodecSpec) -> list[tuple[str, str, bool]]:
         return [
             ("lossless", "audio", False),
             ("coded", "audio", False),
@@ -230,9 +233,8 @@ class CodecRecipe(Recipe):
         return self.finish(spec, index, row)
 
     def generate(
-        self, spec: BaseSpec, sources: Sources, start: int, stop: int
+        self, spec: CodecSpec, sources: Sources, start: int, stop: int
     ) -> Iterator[dict[str, Any]]:
-        assert isinstance(spec, CodecSpec)
         stop = min(stop, spec.num_examples)
         for lo in range(start, stop, CHUNK_ROWS):
             idx = list(range(lo, min(stop, lo + CHUNK_ROWS)))
@@ -257,7 +259,7 @@ class CodecRecipe(Recipe):
             "sources": len(set(table.column("source_id").to_pylist())),
         }
 
-    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+    def rebuild(self, row: dict[str, Any], spec: CodecSpec, sources: Sources) -> Any:
         return replay(row, spec, sources)
 
 

@@ -53,7 +53,7 @@ from pydantic import Field
 
 from pamflow.corpus.sources import Sources
 from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
-from pamflow.datasets.spec import BaseSpec, PerturbedSpec, SpecError
+from pamflow.datasets.spec import PerturbedSpec, SpecError
 from pamflow.perturbations import Chain, sample_axis
 from pamflow.seeding import derive_seed
 
@@ -97,7 +97,7 @@ def _other_utterance(
     return others[int(rng.integers(len(others)))]
 
 
-class ContrastiveRecipe(Recipe):
+class ContrastiveRecipe(Recipe[ContrastiveSpec]):
     name = "contrastive"
     Spec = ContrastiveSpec
     needs = {"speech": "manifests"}
@@ -105,9 +105,10 @@ class ContrastiveRecipe(Recipe):
     label_columns = ("pair_kind",)
     count_columns = ("pair_kind",)
     split_key = "anchor_source_id"
+    tiny_spec = {"families": ["white_noise", "eq"]}
     description = "CDPAM contrastive pairs: same acoustics / different content, or the reverse"
 
-    def columns(self, spec: BaseSpec | None) -> list[tuple[str, str, bool]]:
+    def columns(self, spec: ContrastiveSpec | None) -> list[tuple[str, str, bool]]:
         return [
             ("anchor", "audio", False),
             ("positive", "audio", False),
@@ -119,8 +120,7 @@ class ContrastiveRecipe(Recipe):
             ("group", "int64", False),
         ]
 
-    def check(self, spec: BaseSpec, sources: Sources) -> None:
-        assert isinstance(spec, ContrastiveSpec)
+    def check(self, spec: ContrastiveSpec, sources: Sources) -> None:
         if spec.acoustic_share > 0 and len(long_enough(sources, "speech", spec.clip_seconds)) < 2:
             raise SpecError(
                 "acoustic_share: acoustic pairs need two different speech recordings; "
@@ -128,9 +128,8 @@ class ContrastiveRecipe(Recipe):
             )
 
     def make_example(
-        self, spec: BaseSpec, sources: Sources, index: int, rng: np.random.Generator
+        self, spec: ContrastiveSpec, sources: Sources, index: int, rng: np.random.Generator
     ) -> dict[str, Any]:
-        assert isinstance(spec, ContrastiveSpec)
         sr, n = spec.sample_rate, spec.clip_samples
         lo, hi = spec.strength.low, spec.strength.high
         pool = long_enough(sources, "speech", spec.clip_seconds)
@@ -189,7 +188,7 @@ class ContrastiveRecipe(Recipe):
             out["share_acoustic"] = kinds.count("acoustic") / len(kinds)
         return out
 
-    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+    def rebuild(self, row: dict[str, Any], spec: ContrastiveSpec, sources: Sources) -> Any:
         return replay(row, spec, sources)
 
 

@@ -88,7 +88,7 @@ def normalise(clip: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[n
     return (x * gain).astype(np.float32), float(gain)
 
 
-class DomainRecipe(Recipe):
+class DomainRecipe(Recipe[DomainSpec]):
     name = "domain"
     Spec = DomainSpec
     needs = {"instrument": "kind"}
@@ -98,8 +98,7 @@ class DomainRecipe(Recipe):
     split_key = "source_id"
     description = "level-matched clips labelled with their domain (e.g. good vs cheap instrument)"
 
-    def validate(self, spec: BaseSpec) -> Sources:
-        assert isinstance(spec, DomainSpec)
+    def validate(self, spec: DomainSpec) -> Sources:
         sources = spec.sources()
         spec.check_sources(sources, {spec.kind: "kind"})
         labels = domain_labels(spec, sources)
@@ -116,7 +115,7 @@ class DomainRecipe(Recipe):
                 )
         return sources
 
-    def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
+    def columns(self, spec: DomainSpec) -> list[tuple[str, str, bool]]:
         return [
             ("audio", "audio", False),
             ("domain", "string", False),
@@ -126,9 +125,8 @@ class DomainRecipe(Recipe):
         ]
 
     def make_example(
-        self, spec: BaseSpec, sources: Sources, index: int, rng: np.random.Generator
+        self, spec: DomainSpec, sources: Sources, index: int, rng: np.random.Generator
     ) -> dict[str, Any]:
-        assert isinstance(spec, DomainSpec)
         sr = spec.sample_rate
         labels = domain_labels(spec, sources)
         domain = labels[index % len(labels)]
@@ -194,7 +192,7 @@ class DomainRecipe(Recipe):
             out["loudness_lufs"] = f"{level.min():.2f}..{level.max():.2f}"
         return out
 
-    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+    def rebuild(self, row: dict[str, Any], spec: DomainSpec, sources: Sources) -> Any:
         return replay(row, spec, sources)
 
 

@@ -75,7 +75,10 @@ def import_judgments(dataset: str, judgments: str, out: str) -> dict[str, Any]:
         old_label = table.column("label").to_pylist() if "label" in table.column_names else [None] * len(ids)
         old_src = (table.column("label_source").to_pylist() if "label_source" in table.column_names
                    else [None] * len(ids))
-        label, source, nvotes, agreement = [], [], [], []
+        label: list[int | None] = []
+        source: list[str | None] = []
+        nvotes: list[int | None] = []
+        agreement: list[float | None] = []
         for eid, ol, os_ in zip(ids, old_label, old_src, strict=True):
             if eid in agg:
                 lab, agr, n = agg[eid]
@@ -138,7 +141,7 @@ def write_rows(
     from pamflow import storage
     from pamflow.datasets.base import get_recipe
 
-    schema = get_recipe(recipe_name).schema(None)  # type: ignore[arg-type]
+    schema = get_recipe(recipe_name).schema(None)  # imported rows: columns need no spec
     starts = range(0, max(len(rows), 1), shard_size)
     for s, start in enumerate(starts):
         storage.write_shard(

@@ -37,7 +37,7 @@ from pamflow.corpus.sources import Sources
 from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
 from pamflow.datasets.listener import perceptual_distance
 from pamflow.datasets.psychometric import Prior, Staircase
-from pamflow.datasets.spec import BaseSpec, ListenerSpec
+from pamflow.datasets.spec import ListenerSpec
 from pamflow.perturbations import Axis, Chain, sample_axis
 from pamflow.seeding import derive_seed, example_seed
 
@@ -71,7 +71,7 @@ class JndSpec(ListenerSpec):
         return (self.strength_sampling or default) == "staircase"
 
 
-class JndRecipe(Recipe):
+class JndRecipe(Recipe[JndSpec]):
     name = "jnd"
     Spec = JndSpec
     needs = {"speech": "manifests"}
@@ -83,10 +83,11 @@ class JndRecipe(Recipe):
         "distance": "perceptual distance (dB)",
     }
     split_key = "source_id"
+    tiny_spec = {"families": ["white_noise", "eq"], "queries_per_sequence": 2}
     evaluated_on = ("reference", "perturbed")
     description = "DPAM just-noticeable-difference pairs: reference, perturbed, same/different"
 
-    def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
+    def columns(self, spec: JndSpec) -> list[tuple[str, str, bool]]:
         return [
             ("reference", "audio", False),
             ("perturbed", "audio", False),
@@ -101,8 +102,7 @@ class JndRecipe(Recipe):
             ("query", "int64", False),
         ]
 
-    def generate(self, spec: BaseSpec, sources: Sources, start: int, stop: int) -> Iterator[dict[str, Any]]:
-        assert isinstance(spec, JndSpec)
+    def generate(self, spec: JndSpec, sources: Sources, start: int, stop: int) -> Iterator[dict[str, Any]]:
         q = spec.queries_per_sequence
         stop = min(stop, spec.num_examples)
         if stop <= start:
@@ -181,7 +181,7 @@ class JndRecipe(Recipe):
             out["share_different"] = float(np.mean(labels))
         return out
 
-    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+    def rebuild(self, row: dict[str, Any], spec: JndSpec, sources: Sources) -> Any:
         return replay(row, spec, sources)
 
 

@@ -243,10 +243,12 @@ class _default_or_self:
 
     def __init__(self, func: Callable[..., Any]) -> None:
         self.func = func
-        functools.update_wrapper(self, func)
+        self.__doc__ = func.__doc__
+        self.__wrapped__ = func
 
     def __get__(self, obj: Any, objtype: type | None = None) -> Callable[..., Any]:
-        return types.MethodType(self.func, obj if obj is not None else objtype())
+        owner = objtype if objtype is not None else type(obj)
+        return types.MethodType(self.func, obj if obj is not None else owner())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -45,32 +45,27 @@ smoothed labels (eq. 4). Row ``i`` depends only on ``(spec.seed, i)``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pamflow import perturbations
 from pamflow.corpus.sources import Sources
 from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
+from pamflow.datasets.nmr_render import (
+    HEADROOM,
+    clean_side,
+    render_side,
+    search_strength,
+)
 from pamflow.datasets.spec import BaseSpec, SpecError
 from pamflow.measures import active_level_db, si_sdr, snr_db
 from pamflow.measures.noresqa import bin_centres, delta_bins, smoothed_targets  # noqa: F401  (re-exported)
-from pamflow.perturbations.noise import CorpusNoiseParams, add_at_snr
-from pamflow.perturbations.reverb import DrrParams
 from pamflow.seeding import draw_seed
 
 #: the signal distortions of NORESQA section 3.4 (plus mulaw, its unseen test distortion)
 DISTORTIONS = ("clipping", "freq_mask", "mulaw")
-#: largest peak of the stored audio (clean and degraded scaled together)
-HEADROOM = 0.99
-#: the bisection stops within this distance of the target SI-SDR (dB)
-SEARCH_TOL_DB = 0.1
-_SEARCH_STEPS = 30
 _MAX_TRIES = 32
-#: an output with less energy than this share of the input's counts as silent (-inf dB)
-_SILENT = 1e-12
 
 
 # -- spec ----------------------------------------------------------------------------------
@@ -126,107 +121,7 @@ class NmrSpec(BaseSpec):
         return self
 
 
-# -- rendering one side ---------------------------------------------------------------------
-def sisdr_meter(clean: np.ndarray) -> Any:
-    """``f(y) -> SI-SDR(clean, y)`` in dB, the formula of :func:`pamflow.measures.si_sdr`
-    with the reference's terms computed once (the strength search calls it many times;
-    element-wise sums also avoid BLAS thread start-up on busy machines). An output with
-    (almost) no energy gives -inf, where ``si_sdr`` would call it perfect (no residual)."""
-    r = np.asarray(clean, np.float64)
-    r = r - r.mean()
-    rr = float(np.sum(r * r))
-
-    def meter(y: np.ndarray) -> float:
-        e = np.asarray(y, np.float64)
-        e = e - e.mean()
-        if rr <= 0 or float(np.sum(e * e)) <= _SILENT * rr:
-            return float("-inf")
-        er = float(np.sum(e * r))
-        noise = e - (er / rr) * r
-        pn, pt = float(np.sum(noise * noise)), er * er / rr
-        return float("inf") if pn <= 0 else 10.0 * np.log10(max(pt, 1e-20) / pn)
-
-    return meter
-
-
-def clean_side(
-    clip: np.ndarray, sample_rate: int, side: dict[str, Any], sources: Sources
-) -> np.ndarray:
-    """The clean reference of a side before the common scaling: level gain, then reverb."""
-    clean = (np.asarray(clip, np.float64) * side["gain"]).astype(np.float32)
-    if side.get("reverb"):
-        clean = perturbations.get("reverb_drr").apply(
-            clean, sample_rate, DrrParams(**side["reverb"]), sources
-        )
-    return clean
-
-
-def render_side(
-    clip: np.ndarray, sample_rate: int, side: dict[str, Any], sources: Sources
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(clean, degraded)`` of one side from its raw clip and params (float32, peak <= 0.99).
-
-    Level gain, optional reverb, then the degradation; both scaled by one common factor."""
-    clean = clean_side(clip, sample_rate, side, sources)
-    d = side["degradation"]
-    if d["kind"] == "noise":
-        params = CorpusNoiseParams(**d["params"])
-        fam = perturbations.get("corpus_noise")
-        noise = fam.noise(clean.size, sample_rate, params, sources)
-        degraded = add_at_snr(clean, noise, params.snr_db, sample_rate)
-    else:
-        fam = perturbations.get(d["kind"])
-        degraded = fam.apply(clean, sample_rate, fam.params_from_dict(d["params"]), sources)
-    peak = max(float(np.max(np.abs(clean))), float(np.max(np.abs(degraded))))
-    scale = HEADROOM / peak if peak > HEADROOM else 1.0
-    return (
-        (clean * np.float64(scale)).astype(np.float32),
-        (np.asarray(degraded, np.float64) * scale).astype(np.float32),
-    )
-
-
-def search_strength(
-    clean: np.ndarray,
-    sample_rate: int,
-    family: str,
-    param_seed: int,
-    pick_target: Callable[[float, float], float | None],
-) -> tuple[float, dict[str, Any], float, float] | None:
-    """Find the strength of ``family`` whose output has a chosen SI-SDR.
-
-    The SI-SDR is measured at ρ = 100 and ρ = 0 (params drawn from ``param_seed`` at every
-    ρ); ``pick_target(lowest, highest)`` returns a target in that span (None: give up),
-    then ρ is bisected until the SI-SDR is within :data:`SEARCH_TOL_DB` of it. Returns
-    ``(rho, params, si_sdr, target)`` or None."""
-    fam = perturbations.get(family)
-    meter = sisdr_meter(clean)
-
-    def at(rho: float) -> tuple[float, dict[str, Any], float]:
-        p = fam.sample(np.random.default_rng(param_seed), rho)
-        return rho, p.to_dict(), meter(fam.apply(clean, sample_rate, p))
-
-    strong, mild = at(100.0), at(0.0)
-    target = pick_target(strong[2], mild[2])
-    if target is None:
-        return None
-    lo, hi, best = 0.0, 100.0, min(strong, mild, key=lambda r: abs(r[2] - target))
-    for _ in range(_SEARCH_STEPS):
-        if abs(best[2] - target) <= SEARCH_TOL_DB:
-            break
-        mid = at(0.5 * (lo + hi))
-        best = min(best, mid, key=lambda r: abs(r[2] - target))
-        lo, hi = (mid[0], hi) if mid[2] > target else (lo, mid[0])
-    return (*best, target)
-
-
-def _duration_s(sources: Sources, source_id: str) -> float:
-    value = sources.entry(source_id).get("duration_s")
-    if value is not None and np.isfinite(value) and value > 0:
-        return float(value)
-    return sources.load(source_id, 16000).size / 16000.0
-
-
-class NmrRecipe(Recipe):
+class NmrRecipe(Recipe[NmrSpec]):
     name = "nmr"
     Spec = NmrSpec
     needs = {"speech": "manifests"}
@@ -243,8 +138,7 @@ class NmrRecipe(Recipe):
     evaluated_on = ("a", "b")
     description = "NORESQA non-matching-reference pairs labelled with SNR, SI-SDR, preference"
 
-    def check(self, spec: BaseSpec, sources: Sources) -> None:
-        assert isinstance(spec, NmrSpec)
+    def check(self, spec: NmrSpec, sources: Sources) -> None:
         if len(long_enough(sources, "speech", spec.clip_seconds)) < 2:
             raise SpecError("manifests: NMR pairs need at least two speech recordings")
         if spec.additive_probability > 0:
@@ -264,7 +158,7 @@ class NmrRecipe(Recipe):
             raise SpecError("noise_labels: no labelled noise recordings for additive pairs")
         return labels
 
-    def columns(self, spec: BaseSpec) -> list[tuple[str, str, bool]]:
+    def columns(self, spec: NmrSpec) -> list[tuple[str, str, bool]]:
         cols: list[tuple[str, str, bool]] = [(c, "audio", False) for c in self.audio_columns]
         for side in "ab":
             cols += [
@@ -284,9 +178,8 @@ class NmrRecipe(Recipe):
         ]
 
     def make_example(
-        self, spec: BaseSpec, sources: Sources, index: int, rng: np.random.Generator
+        self, spec: NmrSpec, sources: Sources, index: int, rng: np.random.Generator
     ) -> dict[str, Any]:
-        assert isinstance(spec, NmrSpec)
         speech = long_enough(sources, "speech", spec.clip_seconds)
         picks = rng.choice(len(speech), size=2, replace=False)
         additive = bool(rng.random() < spec.additive_probability)
@@ -301,7 +194,7 @@ class NmrRecipe(Recipe):
             params[name] = side
             row[name], row[f"{name}_clean"] = degraded, clean
             row[f"{name}_source_id"], row[f"{name}_offset"] = side["source_id"], side["offset_s"]
-            row[f"{name}_kind"] = ("noise:" + label) if additive else side["degradation"]["kind"]
+            row[f"{name}_kind"] = f"noise:{label}" if additive else side["degradation"]["kind"]
             row[f"{name}_sisdr"] = si_sdr(clean, degraded)
             row[f"{name}_snr"] = snr_db(clean, degraded, spec.sample_rate) if additive else None
         row.update(
@@ -350,7 +243,7 @@ class NmrRecipe(Recipe):
             side["reverb"] = {"drr_db": drr, "rir_id": sources.choose(rng, "rir")}
         if noise_label is not None:
             noise_id = sources.choose(rng, "noise", noise_label)
-            start = float(rng.random()) * _duration_s(sources, noise_id)
+            start = float(rng.random()) * sources.duration_s(noise_id)
             snr = float(rng.uniform(spec.snr_db.low, spec.snr_db.high))
             side["degradation"] = {
                 "kind": "noise",
@@ -426,7 +319,7 @@ class NmrRecipe(Recipe):
             out["snr_range_db"] = f"{snr.min():.1f}..{snr.max():.1f}"
         return out
 
-    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+    def rebuild(self, row: dict[str, Any], spec: NmrSpec, sources: Sources) -> Any:
         return replay(row, spec, sources)
 
 

@@ -10,7 +10,7 @@ length can be cut from them). Errors name the field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -133,7 +133,10 @@ def check_families(names: list[str]) -> list[str]:
     return names
 
 
-def parse_spec(spec_cls: type[BaseSpec], data: dict[str, Any] | None = None, **overrides: Any) -> BaseSpec:
+SpecT = TypeVar("SpecT", bound=BaseSpec)
+
+
+def parse_spec(spec_cls: type[SpecT], data: dict[str, Any] | None = None, **overrides: Any) -> SpecT:
     """Build and validate a spec; pydantic errors become a :class:`SpecError` naming fields."""
     merged = {**(data or {}), **{k: v for k, v in overrides.items() if v is not None}}
     try:

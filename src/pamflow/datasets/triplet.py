@@ -45,7 +45,7 @@ from pamflow.corpus.sources import Sources
 from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
 from pamflow.datasets.importers import LabelsError, load_aligned, write_rows
 from pamflow.datasets.listener import SimulatedListener, perceptual_distance
-from pamflow.datasets.spec import BaseSpec, ListenerSpec
+from pamflow.datasets.spec import ListenerSpec
 from pamflow.perturbations import Axis, Chain, get, sample_axis
 
 _PANEL_KEY = 0x7219
@@ -112,7 +112,7 @@ def _across_axes(rng: np.random.Generator, families: list[str]) -> tuple[Axis, A
     return axis_a, sample_axis(rng, [f for f in families if cats[f] not in used])
 
 
-class TripletRecipe(Recipe):
+class TripletRecipe(Recipe[TripletSpec]):
     name = "triplet"
     Spec = TripletSpec
     needs = {"speech": "manifests"}
@@ -124,10 +124,11 @@ class TripletRecipe(Recipe):
         "strength_b": "strength ρ of B",
     }
     split_key = "source_id"
+    tiny_spec = {"families": ["white_noise", "eq", "mulaw"], "n_voters": 3}
     evaluated_on = ("reference", "a", "b")
     description = "2AFC triplets: reference, A, B and which of A/B is closer to the reference"
 
-    def columns(self, spec: BaseSpec | None) -> list[tuple[str, str, bool]]:
+    def columns(self, spec: TripletSpec | None) -> list[tuple[str, str, bool]]:
         return [
             ("reference", "audio", False),
             ("a", "audio", False),
@@ -147,9 +148,8 @@ class TripletRecipe(Recipe):
         ]
 
     def make_example(
-        self, spec: BaseSpec, sources: Sources, index: int, rng: np.random.Generator
+        self, spec: TripletSpec, sources: Sources, index: int, rng: np.random.Generator
     ) -> dict[str, Any]:
-        assert isinstance(spec, TripletSpec)
         sr = spec.sample_rate
         speech = long_enough(sources, "speech", spec.clip_seconds)
         source_id = speech[int(rng.integers(len(speech)))]
@@ -257,7 +257,7 @@ class TripletRecipe(Recipe):
             out["along_weaker_closer"] = float(np.mean(consistent))
         return out
 
-    def rebuild(self, row: dict[str, Any], spec: Any, sources: Sources) -> Any:
+    def rebuild(self, row: dict[str, Any], spec: TripletSpec, sources: Sources) -> Any:
         return replay(row, spec, sources)
 
 

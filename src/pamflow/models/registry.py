@@ -90,9 +90,9 @@ def names() -> list[str]:
 
 
 def entry_of(model: nn.Module) -> ModelEntry:
-    """The entry whose architecture ``model`` is."""
+    """The entry whose architecture ``model`` is (or subclasses)."""
     for entry in _MODELS.values():
-        if type(model) is entry.architecture:
+        if isinstance(model, entry.architecture):
             return entry
     raise TypeError(f"{type(model).__name__} is not a registered model: {names()}")
 

@@ -7,22 +7,15 @@
 >>> y = fam.apply(x, 16000, params)
 
 See ``docs/perturbations.md`` for each family's parameter, unit, range and mapping.
+
+Every module of this package but the machinery (:data:`MACHINERY`) is a family module;
+importing the package imports them all, and each registers its families by subclassing
+:class:`Family`, so a new family is one new file here.
 """
 
-from pamflow.perturbations import (  # noqa: F401  (importing registers the families)
-    clipping,
-    delay,
-    dropouts,
-    eq,
-    freq_mask,
-    gain,
-    griffin_lim,
-    mp3,
-    mulaw,
-    noise,
-    pops,
-    reverb,
-)
+import importlib
+import pkgutil
+
 from pamflow.perturbations.axis import Axis, Chain, Step, default_axis_families, sample_axis
 from pamflow.perturbations.base import (
     AXIS_CATEGORIES,
@@ -34,6 +27,12 @@ from pamflow.perturbations.base import (
     get,
     names,
 )
+
+#: the modules of this package that are not family modules
+MACHINERY = frozenset({"axis", "base", "docs"})
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in MACHINERY:
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "AXIS_CATEGORIES",

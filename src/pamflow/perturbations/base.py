@@ -1,6 +1,7 @@
 """Perturbation families: the contract every family follows, and the registry.
 
-A family is a class with a ``name``, a ``category`` and a frozen ``Params`` dataclass.
+A family is a class with a ``name``, a ``category`` and a frozen :class:`Params` dataclass
+(``params_type``; ``Family[P]`` is generic over it).
 It draws params with :meth:`Family.sample` from an explicit ``numpy.random.Generator``
 and a strength ``rho`` in [0, 100], and applies them with :meth:`Family.apply`, a pure
 function of ``(audio, sample_rate, params)`` (plus the recordings in ``sources`` for
@@ -16,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import numpy as np
 
@@ -29,7 +30,7 @@ CATEGORIES: tuple[str, ...] = ("additive", "reverb", "compression", "eq", "misc"
 #: delay/gain augmentations, used only when asked for.
 AXIS_CATEGORIES: tuple[str, ...] = ("additive", "reverb", "compression", "eq", "misc")
 
-_REGISTRY: dict[str, Family] = {}
+_REGISTRY: dict[str, Family[Any]] = {}
 
 
 class PerturbationError(ValueError):
@@ -47,7 +48,7 @@ class Params:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Params:
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
@@ -84,7 +85,11 @@ def check_strength(strength: float) -> float:
     return s
 
 
-class Family(ABC):
+#: the params dataclass of a family
+P = TypeVar("P", bound="Params")
+
+
+class Family(ABC, Generic[P]):
     """One perturbation family. Subclasses set the class attributes and two methods.
 
     Class attributes document the strength mapping (used by ``docs/perturbations.md``):
@@ -94,7 +99,8 @@ class Family(ABC):
 
     name: ClassVar[str]
     category: ClassVar[str]
-    Params: ClassVar[type[Params]]
+    #: the family's frozen params dataclass (a :class:`Params` subclass)
+    params_type: type[P]
     parameter: ClassVar[str] = ""
     unit: ClassVar[str] = ""
     mild: ClassVar[float] = 0.0
@@ -120,12 +126,12 @@ class Family(ABC):
     @abstractmethod
     def _sample(
         self, rng: np.random.Generator, strength: float, sources: Sources | None
-    ) -> Params:
+    ) -> P:
         """Draw params at ``strength`` (already checked to lie in [0, 100])."""
 
     @abstractmethod
     def _apply(
-        self, audio: np.ndarray, sample_rate: int, params: Any, sources: Sources | None
+        self, audio: np.ndarray, sample_rate: int, params: P, sources: Sources | None
     ) -> np.ndarray:
         """Apply params to mono float audio; return an array of the same length."""
 
@@ -142,7 +148,7 @@ class Family(ABC):
         rng: np.random.Generator,
         strength: float,
         sources: Sources | None = None,
-    ) -> Params:
+    ) -> P:
         if not isinstance(rng, np.random.Generator):
             raise PerturbationError(
                 f"{self.name}: sample() needs a numpy.random.Generator, got {type(rng).__name__}"
@@ -156,9 +162,9 @@ class Family(ABC):
         params: Params,
         sources: Sources | None = None,
     ) -> np.ndarray:
-        if not isinstance(params, self.Params):
+        if not isinstance(params, self.params_type):
             raise PerturbationError(
-                f"{self.name}: expected {self.Params.__qualname__}, got {type(params).__qualname__}"
+                f"{self.name}: expected {self.params_type.__qualname__}, got {type(params).__qualname__}"
             )
         x = check_audio(audio, sample_rate, self.name)
         if x.size == 0:
@@ -182,8 +188,8 @@ class Family(ABC):
             )
         return sources
 
-    def params_from_dict(self, data: dict[str, Any]) -> Params:
-        return self.Params.from_dict(data)
+    def params_from_dict(self, data: dict[str, Any]) -> P:
+        return self.params_type.from_dict(data)
 
     def __repr__(self) -> str:
         return f"<perturbation {self.name} ({self.category})>"
@@ -219,8 +225,8 @@ def fit_full_scale(y: np.ndarray, *, allow_clip: bool = False) -> np.ndarray:
 
 
 def get(name: str) -> Family:
-    """The registered family called ``name``."""
-    _ensure_loaded()
+    """The registered family called ``name`` (importing :mod:`pamflow.perturbations`, as any
+    import of this module does first, registers them all)."""
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -231,14 +237,8 @@ def get(name: str) -> Family:
 
 def names(category: str | None = None) -> list[str]:
     """Names of the registered families, sorted; only those of ``category`` if given."""
-    _ensure_loaded()
     return sorted(n for n, f in _REGISTRY.items() if category is None or f.category == category)
 
 
 def families() -> list[Family]:
     return [get(n) for n in names()]
-
-
-def _ensure_loaded() -> None:
-    # importing the package registers every family module
-    import pamflow.perturbations  # noqa: F401

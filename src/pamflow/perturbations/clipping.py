@@ -43,12 +43,12 @@ def clip_level(audio: np.ndarray, threshold_db: float) -> float:
     return peak * 10.0 ** (threshold_db / 20.0)
 
 
-class Clipping(Family):
+class Clipping(Family[ClippingParams]):
     """Hard clipping below the peak, RMS kept; rho -> 0..-40 dB threshold (linear in dB)."""
 
     name = "clipping"
     category = "misc"
-    Params = ClippingParams
+    params_type = ClippingParams
     parameter = "clipping threshold below the peak"
     unit = "dB"
     mild = 0.0

@@ -22,10 +22,10 @@ class DelayParams(Params):
     side: str  # "start" or "end"
 
 
-class Delay(Family):
+class Delay(Family[DelayParams]):
     name = "delay"
     category = "augment"
-    Params = DelayParams
+    params_type = DelayParams
     parameter = "silence added"
     unit = "s"
     mild = 0.0

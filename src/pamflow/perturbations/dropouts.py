@@ -94,12 +94,12 @@ def dropout_mask(n: int, sample_rate: int, percent: float, seed: int) -> np.ndar
     return mask
 
 
-class Dropouts(Family):
+class Dropouts(Family[DropoutsParams]):
     """Packet-like runs of zeros (5..40 ms); rho -> 0.01..20 % of samples (exp)."""
 
     name = "dropouts"
     category = "misc"
-    Params = DropoutsParams
+    params_type = DropoutsParams
     parameter = "dropped samples"
     unit = "% of samples"
     mild = 0.01

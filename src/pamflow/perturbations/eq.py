@@ -90,12 +90,12 @@ def _check(params: EqParams) -> None:
         raise PerturbationError(f"eq: crossovers_hz must be two rising positive Hz, got {f!r}")
 
 
-class Eq(Family):
+class Eq(Family[EqParams]):
     """Three-band cut/boost (500 Hz, 1 kHz); rho -> amount 0..1, linear."""
 
     name = "eq"
     category = "eq"
-    Params = EqParams
+    params_type = EqParams
     parameter = "band cut/boost amount s (band gains 1 + s·u)"
     unit = ""
     mild = 0.0
@@ -104,7 +104,7 @@ class Eq(Family):
 
     def _sample(self, rng, strength, sources):
         u = rng.uniform(-1.0, 1.0, size=3)
-        return EqParams(amount=self.value(strength), u=tuple(float(v) for v in u))
+        return EqParams(amount=self.value(strength), u=(float(u[0]), float(u[1]), float(u[2])))
 
     def _apply(self, audio, sample_rate, params, sources):
         _check(params)

@@ -62,12 +62,12 @@ def check_band(params: FreqMaskParams) -> None:
         raise PerturbationError(f"freq_mask: edge must lie in [0, 0.5], got {edge}")
 
 
-class FreqMask(Family):
+class FreqMask(Family[FreqMaskParams]):
     """One band removed by a zero-phase FFT mask; rho -> 1..50 % of 0..Nyquist (exp)."""
 
     name = "freq_mask"
     category = "misc"
-    Params = FreqMaskParams
+    params_type = FreqMaskParams
     parameter = "masked band width"
     unit = "% of 0..Nyquist"
     mild = 1.0

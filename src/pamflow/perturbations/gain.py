@@ -19,10 +19,10 @@ class GainParams(Params):
     gain_db: float
 
 
-class Gain(Family):
+class Gain(Family[GainParams]):
     name = "gain"
     category = "augment"
-    Params = GainParams
+    params_type = GainParams
     parameter = "gain"
     unit = "dB"
     mild = 0.0

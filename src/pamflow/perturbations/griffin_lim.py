@@ -50,12 +50,12 @@ def iterations_at(value: float) -> int:
     return max(1, int(round(value)))
 
 
-class GriffinLim(Family):
+class GriffinLim(Family[GriffinLimParams]):
     """Phase rebuilt by Griffin-Lim from the STFT magnitude; rho -> 500..1 iterations (exp)."""
 
     name = "griffin_lim"
     category = "misc"
-    Params = GriffinLimParams
+    params_type = GriffinLimParams
     parameter = "Griffin-Lim iterations"
     unit = "iterations"
     mild = 500.0

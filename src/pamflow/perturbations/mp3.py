@@ -53,12 +53,12 @@ class Mp3Params(Params):
     engine: str = "lame"  # "lame" (in-process LAME) or "ffmpeg" (the ffmpeg binary)
 
 
-class Mp3(Family):
+class Mp3(Family[Mp3Params]):
     """CBR MP3 round trip (LAME via ffmpeg); rho -> 320..8 kb/s, exponential."""
 
     name = "mp3"
     category = "compression"
-    Params = Mp3Params
+    params_type = Mp3Params
     parameter = "bitrate"
     unit = "kb/s"
     mild = 320.0

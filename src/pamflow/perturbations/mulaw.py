@@ -56,12 +56,12 @@ def mulaw_requantise(x: np.ndarray, bits: float) -> np.ndarray:
     return np.sign(yq) * np.expm1(np.abs(yq) * log_mu) / mu
 
 
-class Mulaw(Family):
+class Mulaw(Family[MulawParams]):
     """μ-law compand, quantise, expand; rho -> 60..1 bits, exponential."""
 
     name = "mulaw"
     category = "compression"
-    Params = MulawParams
+    params_type = MulawParams
     parameter = "bits (μ = 2^bits − 1)"
     unit = "bits"
     mild = 60.0

@@ -27,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from pamflow.measures import active_mask
-from pamflow.perturbations.base import Family, Params, PerturbationError
+from pamflow.perturbations.base import Family, P, Params, PerturbationError
 from pamflow.seeding import draw_seed
 
 #: length of the crossfade where a recorded noise loops back to its start, in seconds
@@ -113,16 +113,7 @@ def loop_segment(recording: np.ndarray, start: int, n: int, crossfade: int) -> n
     return unit[idx]
 
 
-def _duration_s(src, source_id: str) -> float:  # noqa: ANN001
-    """Duration of a recording: the manifest's ``duration_s`` or, without it, measured."""
-    value = src.entry(source_id).get("duration_s")
-    if value is not None and np.isfinite(value) and value > 0:
-        return float(value)
-    ref_rate = 16000  # the recording is then cached at this rate
-    return src.load(source_id, ref_rate).size / ref_rate
-
-
-class AdditiveNoise(Family):
+class AdditiveNoise(Family[P]):
     """Shared behaviour of the additive-noise families: the SNR mapping and the mixing.
 
     Subclasses say how to draw their params (:meth:`_sample`) and how to make ``n``
@@ -136,7 +127,7 @@ class AdditiveNoise(Family):
     strong = 2.0
     mapping = "linear"
 
-    def noise(self, n: int, sample_rate: int, params, sources) -> np.ndarray:  # noqa: ANN001
+    def noise(self, n: int, sample_rate: int, params, sources) -> np.ndarray:
         raise NotImplementedError
 
     def _apply(self, audio, sample_rate, params, sources):
@@ -148,12 +139,12 @@ class AdditiveNoise(Family):
         )
 
 
-class WhiteNoise(AdditiveNoise):
+class WhiteNoise(AdditiveNoise[NoiseParams]):
     """Gaussian white noise at an SNR of 66 dB (rho = 0) down to 2 dB (rho = 100), linear
     in dB; the samples come from a generator seeded by ``params.seed``."""
 
     name = "white_noise"
-    Params = NoiseParams
+    params_type = NoiseParams
 
     def _sample(self, rng, strength, sources):
         return NoiseParams(snr_db=self.value(strength), seed=draw_seed(rng))
@@ -162,12 +153,12 @@ class WhiteNoise(AdditiveNoise):
         return white(n, params.seed)
 
 
-class PinkNoise(AdditiveNoise):
+class PinkNoise(AdditiveNoise[NoiseParams]):
     """Pink (1/f power spectrum, 20 Hz to Nyquist) noise at an SNR of 66 dB (rho = 0) down
     to 2 dB (rho = 100), linear in dB; seeded white noise shaped by ``1/sqrt(f)``."""
 
     name = "pink_noise"
-    Params = NoiseParams
+    params_type = NoiseParams
 
     def _sample(self, rng, strength, sources):
         return NoiseParams(snr_db=self.value(strength), seed=draw_seed(rng))
@@ -176,13 +167,13 @@ class PinkNoise(AdditiveNoise):
         return pink(n, params.seed, sample_rate)
 
 
-class RecordedNoise(AdditiveNoise):
+class RecordedNoise(AdditiveNoise[CorpusNoiseParams]):
     """A noise recording from ``sources`` (kind "noise", label :attr:`label`; any label
     when ``label`` is None) at an SNR of 66 dB (rho = 0) down to 2 dB (rho = 100), linear in
     dB. The source id and a start offset (uniform over the recording, in seconds) are drawn
     at sample time; the recording loops with a 50 ms crossfade if the clip is longer."""
 
-    Params = CorpusNoiseParams
+    params_type = CorpusNoiseParams
     needs_sources = True
     label: ClassVar[str | None] = None
 
@@ -197,7 +188,7 @@ class RecordedNoise(AdditiveNoise):
             )
         source_id = ids[int(rng.integers(len(ids)))]
         u = float(rng.random())
-        duration = _duration_s(src, source_id)
+        duration = src.duration_s(source_id)
         return CorpusNoiseParams(
             snr_db=self.value(strength), source_id=source_id, offset_s=round(u * duration, 6)
         )

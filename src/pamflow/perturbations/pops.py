@@ -53,12 +53,12 @@ def pop_positions(n: int, percent: float, seed: int) -> tuple[np.ndarray, np.nda
     return order[:k], positive[:k]
 
 
-class Pops(Family):
+class Pops(Family[PopsParams]):
     """Single-sample pops at the signal's max or min; rho -> 0.01..10 % of samples (exp)."""
 
     name = "pops"
     category = "misc"
-    Params = PopsParams
+    params_type = PopsParams
     parameter = "popped samples"
     unit = "% of samples"
     mild = 0.01

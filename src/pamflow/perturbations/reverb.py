@@ -54,7 +54,7 @@ from scipy import signal
 from scipy.fft import next_fast_len
 
 from pamflow import measures
-from pamflow.perturbations.base import Family, Params, PerturbationError
+from pamflow.perturbations.base import Family, P, Params, PerturbationError
 from pamflow.seeding import draw_seed
 
 LN1000 = 3.0 * math.log(10.0)  # a = LN1000 / rt60: amplitude decay rate for 60 dB of energy
@@ -117,7 +117,7 @@ def _direct_gain(direct: np.ndarray, sample_rate: int) -> float:
     return float(np.sqrt(np.mean(mag2[band])))
 
 
-def prepared_rir(sources, rir_id: str, sample_rate: int) -> np.ndarray:  # noqa: ANN001
+def prepared_rir(sources, rir_id: str, sample_rate: int) -> np.ndarray:
     """The bank RIR ``rir_id`` at ``sample_rate``: direct peak on the grid at index
     ``w = measures.direct_window(sample_rate)``, unit direct gain, positive polarity.
     float64; a new array (the cached recording is not touched)."""
@@ -227,7 +227,7 @@ def _reshape(
     return out
 
 
-def _bank_rt60(sources, rir_id: str) -> float:  # noqa: ANN001
+def _bank_rt60(sources, rir_id: str) -> float:
     """The RT60 (s) the manifest records for ``rir_id``, measured at 16 kHz if it does not."""
     src = sources
     value = src.entry(rir_id).get("rt60_s")
@@ -239,7 +239,7 @@ def _bank_rt60(sources, rir_id: str) -> float:  # noqa: ANN001
     return float(value)
 
 
-def build_rir(params: DrrParams | Rt60Params, sample_rate: int, sources=None) -> np.ndarray:  # noqa: ANN001
+def build_rir(params: DrrParams | Rt60Params, sample_rate: int, sources=None) -> np.ndarray:
     """The exact RIR ``reverb_drr`` or ``reverb_rt60`` applies for ``params`` at
     ``sample_rate`` (float64, direct peak at index ``measures.direct_window(sample_rate)``)."""
     sr = int(sample_rate)
@@ -293,7 +293,7 @@ def convolve_aligned(audio: np.ndarray, rir: np.ndarray, sample_rate: int) -> np
     return signal.fftconvolve(x, h)[w : w + x.size]
 
 
-class _Reverb(Family):
+class _Reverb(Family[P]):
     category = "reverb"
     needs_sources = True
 
@@ -301,19 +301,19 @@ class _Reverb(Family):
         return convolve_aligned(audio, build_rir(params, sample_rate, sources), sample_rate)
 
     @staticmethod
-    def _rir_ids(sources, name: str) -> list[str]:  # noqa: ANN001
+    def _rir_ids(sources, name: str) -> list[str]:
         ids = sources.ids("rir")
         if not ids:
             raise PerturbationError(f"{name}: the sources hold no RIR (kind 'rir')")
         return ids
 
 
-class ReverbDRR(_Reverb):
+class ReverbDRR(_Reverb[DrrParams]):
     """Reverberation at a direct-to-reverberant ratio of 65 dB (rho = 0) down to -27 dB
     (rho = 100), linear in dB: a bank RIR drawn at random, its tail scaled to the target."""
 
     name = "reverb_drr"
-    Params = DrrParams
+    params_type = DrrParams
     parameter = "direct-to-reverberant ratio"
     unit = "dB"
     mild = 65.0
@@ -325,13 +325,13 @@ class ReverbDRR(_Reverb):
         return DrrParams(drr_db=self.value(strength), rir_id=ids[int(rng.integers(len(ids)))])
 
 
-class ReverbRT60(_Reverb):
+class ReverbRT60(_Reverb[Rt60Params]):
     """Reverberation with an RT60 of 0.05 s (rho = 0) to 8 s (rho = 100), exponential in
     rho: one of the 3 bank RIRs closest in RT60, its decay reshaped (and continued with
     shaped noise where needed), its DRR kept."""
 
     name = "reverb_rt60"
-    Params = Rt60Params
+    params_type = Rt60Params
     parameter = "reverberation time RT60"
     unit = "s"
     mild = 0.05

@@ -24,16 +24,19 @@ def decode_audio(value: Mapping[str, Any] | bytes) -> tuple[np.ndarray, int]:
     """Decode one audio cell (a ``{bytes, path}`` dict or the bytes) to
     ``(float32 mono array of shape (n,), sample rate in Hz)``."""
     name = None
+    data: bytes | None
     if isinstance(value, Mapping):
         name = value.get("path")
-        value = value.get("bytes")
-    if value is None:
+        data = value.get("bytes")
+    else:
+        data = value
+    if data is None:
         raise StorageError(f"audio cell {name or ''} is empty (null)")
-    fast = _float_wav(value)
+    fast = _float_wav(data)
     if fast is not None:
         return fast
     try:
-        return load(bytes(value), name=name or "<bytes>")
+        return load(bytes(data), name=name or "<bytes>")
     except AudioError as e:
         raise StorageError(f"audio cell {e}") from e
 

@@ -215,7 +215,7 @@ class Dataset:
         return {"url": self.url, "info": self.info}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], state["info"])
+        Dataset.__init__(self, state["url"], state["info"])
 
     def __len__(self) -> int:
         return self.num_rows

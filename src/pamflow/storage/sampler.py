@@ -121,7 +121,7 @@ class DisjointBatchSampler(Sampler[list[int]]):
     def _pack(self, order: np.ndarray) -> list[list[int]]:
         keys, size = self.keys, self.batch_size
         scan = _SCAN_FACTOR * size
-        stream = iter(order.tolist())
+        stream: Iterator[int] = iter(order.tolist())
         deferred: list[int] = []
         exhausted = False
         out: list[list[int]] = []
@@ -140,14 +140,14 @@ class DisjointBatchSampler(Sampler[list[int]]):
                     kept.append(r)
             deferred = kept
             while len(batch) < size and not exhausted:
-                r = next(stream, None)
-                if r is None:
+                nxt = next(stream, None)
+                if nxt is None:
                     exhausted = True
-                elif used.isdisjoint(keys[r]):
-                    batch.append(r)
-                    used.update(keys[r])
+                elif used.isdisjoint(keys[nxt]):
+                    batch.append(nxt)
+                    used.update(keys[nxt])
                 else:
-                    deferred.append(r)
+                    deferred.append(nxt)
             if batch:
                 out.append(batch)
         return out

@@ -137,14 +137,17 @@ def read_shard_info(out: str, shard_index: int) -> ShardInfo:
 class _Encoder:
     """Turns row dicts into Arrow tables of a schema, encoding audio; names bad values."""
 
-    def __init__(self, schema: Schema, sample_rate: int | None, fmt: str, subtype: str) -> None:
+    def __init__(
+        self, schema: Schema, sample_rate: int | None, fmt: str, subtype: str | None
+    ) -> None:
         self.schema = schema
-        self.sample_rate = sample_rate
         self.fmt, self.subtype, self.ext = audio_format(fmt, subtype)
         if schema.audio_columns and not sample_rate:
             raise StorageError(
                 f"columns {schema.audio_columns} are audio: pass sample_rate to write them"
             )
+        #: 0 only for schemas without audio, where it is never read
+        self.sample_rate = int(sample_rate or 0)
 
     def row(self, row: Mapping[str, Any], where: str) -> tuple[list[Any], int]:
         """One row's values in schema order, audio encoded; and its audio size in bytes."""

@@ -78,7 +78,7 @@ class _Reader:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._cache = OrderedDict()
+        self._cache: OrderedDict[int, pa.Table] = OrderedDict()
 
     def _convert(self, row: dict[str, Any]) -> dict[str, Any]:
         ds = self._dataset()
@@ -270,7 +270,7 @@ class ShardIterableDataset(_Reader, IterableDataset):
         """Rows this rank reads this epoch, over all its workers."""
         return sum(b - a for _, a, b in self.segments())
 
-    def _raw_rows(self, segments: list[Segment], rng: np.random.Generator):  # noqa: ANN202
+    def _raw_rows(self, segments: list[Segment], rng: np.random.Generator):
         ds = self._dataset()
         for s, a, b in segments:
             pf = ds.shard_file(s)
@@ -287,7 +287,7 @@ class ShardIterableDataset(_Reader, IterableDataset):
                 lo, hi = max(a, g0), min(b, g0 + table.num_rows)
                 yield from table.slice(lo - g0, hi - lo).to_pylist()
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
         rank, _ = self._rank_world()
@@ -358,7 +358,7 @@ def collate(
             offsets.append(spare // 2)
         elif isinstance(generator, torch.Generator):
             offsets.append(int(torch.randint(spare + 1, (1,), generator=generator)))
-        else:
+        elif generator is not None:  # checked above: crop="random" has a generator
             offsets.append(int(generator.integers(spare + 1)))
     for c in audio:
         name = f"{c}_length"

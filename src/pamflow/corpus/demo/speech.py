@@ -210,7 +210,7 @@ class _Library:
             raise SpeechError(f"cannot load espeak-ng library {self.path}: {e}") from e
         chunks: list[np.ndarray] = []
 
-        def collect(wav, numsamples, events) -> int:  # noqa: ANN001
+        def collect(wav, numsamples, events) -> int:
             if wav and numsamples > 0:
                 chunks.append(np.ctypeslib.as_array(wav, shape=(numsamples,)).copy())
             return 0  # 0 = go on synthesising

@@ -141,7 +141,7 @@ def room_tone(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     return _set_rms(base + 10 ** (-14 / 20) * hvac + 10 ** (-28 / 20) * mains)
 
 
-def babble(rng: np.random.Generator, n: int, sr: int, talkers: int, utterance) -> np.ndarray:  # noqa: ANN001
+def babble(rng: np.random.Generator, n: int, sr: int, talkers: int, utterance) -> np.ndarray:
     """``talkers`` overlapping voices: each a stream of sentences with 0.1..0.4 s pauses,
     started at a random point and given a random gain within ±3 dB.
 
@@ -165,7 +165,7 @@ def babble(rng: np.random.Generator, n: int, sr: int, talkers: int, utterance) -
 
 def noise(
     kind: str, rng: np.random.Generator, n: int, sr: int, *, variant: int = 0, utterance=None
-) -> np.ndarray:  # noqa: ANN001
+) -> np.ndarray:
     """One demo noise of ``kind`` (see :data:`NOISE_TYPES`), ``n`` samples at ``sr`` Hz.
 
     ``variant`` picks the mains frequency of ``hum`` (even: 50 Hz, odd: 60 Hz);

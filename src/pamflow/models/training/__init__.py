@@ -19,8 +19,11 @@ Every run writes ``checkpoint.pt`` (resumable), ``model.pt`` (when complete),
 ``metrics.jsonl`` and ``metrics.png`` into its ``out_dir`` and returns a summary dict.
 """
 
+import importlib
+import pkgutil
+
 from pamflow.models.registry import train, train_config
-from pamflow.models.training.cdpam import (  # each training module registers its model
+from pamflow.models.training.cdpam import (
     STAGES,
     CDPAMTrainConfig,
     cdpam_contrastive,
@@ -32,6 +35,14 @@ from pamflow.models.training.config import TrainConfig
 from pamflow.models.training.dpam import DPAMTrainConfig, train_dpam
 from pamflow.models.training.loop import fit
 from pamflow.models.training.noresqa import NORESQATrainConfig, train_noresqa
+
+#: the modules of this package shared by every model; each other module trains one model and
+#: registers it (:func:`pamflow.models.registry.register`), so a new model's training is one
+#: new file here
+SHARED = frozenset({"augment", "config", "data", "log", "loop", "state"})
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in SHARED:
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "STAGES",

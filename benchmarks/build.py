@@ -24,7 +24,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--num-examples", type=int, default=120)
     ap.add_argument("--shard-size", type=int, default=20)
     ap.add_argument("--recipe", default="jnd")
@@ -44,7 +46,9 @@ def main() -> None:
             out = Path(tmp) / f"flow{workers}"
             t0 = time.perf_counter()
             build_dataset(args.recipe, spec, str(out), workers=workers)
-            results[f"flow, {workers} worker{'s' if workers > 1 else ''}"] = time.perf_counter() - t0
+            results[f"flow, {workers} worker{'s' if workers > 1 else ''}"] = (
+                time.perf_counter() - t0
+            )
             shutil.rmtree(out)
     base = results["one plain process"]
     print(f"{args.recipe}: {args.num_examples} examples, shards of {args.shard_size}")

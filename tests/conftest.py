@@ -4,6 +4,10 @@
 default sources, so every test session builds the demo corpus from the code under test
 (never a stale copy from ``~/.cache``) exactly once; Dask workers started by the tests
 inherit the variable.
+
+Fixtures used in more than one folder live here (the demo corpus and its sources, a small
+JND dataset built in one process, the Prefect server and Dask cluster); those of one folder
+live in that folder's conftest.py, plain helper functions in :mod:`pamflow.testing`.
 """
 
 from __future__ import annotations
@@ -36,17 +40,46 @@ def demo_sources(demo_corpus):
     return default_sources()
 
 
+#: the spec of ``jnd_local``: 30 rows in 3 shards over 8 families, 5 questions a sequence
+JND_SPEC = {
+    "num_examples": 30,
+    "shard_size": 10,
+    "clip_seconds": 1.0,
+    "queries_per_sequence": 5,
+    "families": [
+        "white_noise",
+        "pink_noise",
+        "reverb_drr",
+        "mp3",
+        "mulaw",
+        "eq",
+        "pops",
+        "dropouts",
+    ],
+    "seed": 3,
+}
+
+
 @pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(1234)
+def jnd_spec() -> dict:
+    """The spec ``jnd_local`` was built from (a copy: change it freely)."""
+    return dict(JND_SPEC)
 
 
 @pytest.fixture(scope="session")
-def speech_clip() -> np.ndarray:
-    """2 s of speech-like audio at 16 kHz, made in code."""
-    from pamflow.testing import speech_like
+def jnd_local(tmp_path_factory, demo_corpus) -> tuple[str, dict]:
+    """``(path, summary)`` of a JND dataset built by ``build_local`` from ``jnd_spec``, once
+    per session; tests read it and may rebuild it only with the same spec."""
+    from pamflow.pipeline import build
 
-    return speech_like(seconds=2.0, sample_rate=16000, seed=7)
+    out = str(tmp_path_factory.mktemp("jnd") / "local")
+    summary = build.build_local("jnd", JND_SPEC, out)
+    return out, summary
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +97,7 @@ def dask_cluster(demo_corpus):
     """One LocalCluster of two single-threaded worker processes on loopback."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, host="127.0.0.1") as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    ) as cluster:
         yield cluster

@@ -24,8 +24,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 #: subpackages loaded on first attribute access (``pamflow.models.load(...)``)
-_LAZY = frozenset({"audio", "corpus", "datasets", "measures", "models", "perturbations",
-                   "pipeline", "storage"})
+_LAZY = frozenset(
+    {"audio", "corpus", "datasets", "measures", "models", "perturbations", "pipeline", "storage"}
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,9 @@ err = Console(stderr=True)
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
 
-def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+def command(
+    name: str,
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
     def deco(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
         COMMANDS[name] = fn
         return fn
@@ -49,8 +51,12 @@ def _print_manifest_summary(manifest: Path) -> None:
     for k in kinds:
         rs = [r for r in rows if r["kind"] == k]
         labels = sorted({str(r.get("label")) for r in rs if r.get("label") is not None})
-        table.add_row(k, str(len(rs)), f"{sum(r['duration_s'] for r in rs) / 3600:.3f}",
-                      ", ".join(labels[:8]) + (" ..." if len(labels) > 8 else ""))
+        table.add_row(
+            k,
+            str(len(rs)),
+            f"{sum(r['duration_s'] for r in rs) / 3600:.3f}",
+            ", ".join(labels[:8]) + (" ..." if len(labels) > 8 else ""),
+        )
     console.print(table)
 
 
@@ -84,8 +90,14 @@ def cmd_perturbations(args: argparse.Namespace) -> int:
     for col in ("family", "category", "parameter", "rho=0", "rho=100", "mapping"):
         table.add_column(col)
     for fam in perturbations.families():
-        table.add_row(fam.name, fam.category, f"{fam.parameter} ({fam.unit})",
-                      f"{fam.mild:g}", f"{fam.strong:g}", fam.mapping)
+        table.add_row(
+            fam.name,
+            fam.category,
+            f"{fam.parameter} ({fam.unit})",
+            f"{fam.mild:g}",
+            f"{fam.strong:g}",
+            fam.mapping,
+        )
     console.print(table)
     return 0
 
@@ -105,7 +117,9 @@ def cmd_perturb(args: argparse.Namespace) -> int:
     params = fam.sample(np.random.default_rng(args.seed), args.strength)
     y = fam.apply(audio, sr, params)
     sf.write(args.output, y, sr, subtype="PCM_24")
-    console.print(json.dumps({"family": fam.name, "strength": args.strength, "params": params.to_dict()}))
+    console.print(
+        json.dumps({"family": fam.name, "strength": args.strength, "params": params.to_dict()})
+    )
     return 0
 
 
@@ -122,18 +136,31 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     recipe = get_recipe(args.recipe)
     data = load_spec_file(args.config) if args.config else {}
-    spec = recipe.parse(data, num_examples=args.num_examples, shard_size=args.shard_size,
-                        seed=args.seed, sample_rate=args.sample_rate)
+    spec = recipe.parse(
+        data,
+        num_examples=args.num_examples,
+        shard_size=args.shard_size,
+        seed=args.seed,
+        sample_rate=args.sample_rate,
+    )
     spec = lib.prepare(recipe.name, spec, args.out)  # fails here, before any work, on a bad spec
     shards = len(lib.plan_shards(spec))
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                        TextColumn("{task.completed}/{task.total} rows"),
-                        TextColumn("{task.fields[shards]}/" + str(shards) + " shards"),
-                        TextColumn("{task.fields[rate]:.1f} ex/s"), TimeElapsedColumn(), console=err,
-                        redirect_stdout=False, redirect_stderr=False)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} rows"),
+        TextColumn("{task.fields[shards]}/" + str(shards) + " shards"),
+        TextColumn("{task.fields[rate]:.1f} ex/s"),
+        TimeElapsedColumn(),
+        console=err,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
     t0 = time.perf_counter()
     with progress:
-        bar = progress.add_task(f"{recipe.name} -> {args.out}", total=spec.num_examples, shards=0, rate=0.0)
+        bar = progress.add_task(
+            f"{recipe.name} -> {args.out}", total=spec.num_examples, shards=0, rate=0.0
+        )
         done = {"shards": 0, "rows": 0}
 
         def on_shard(info: dict) -> None:
@@ -148,8 +175,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         else:
             from pamflow.flows import build_dataset
 
-            summary = build_dataset(recipe.name, data, args.out, workers=args.workers,
-                                    cluster=args.cluster, on_shard=on_shard)
+            summary = build_dataset(
+                recipe.name,
+                data,
+                args.out,
+                workers=args.workers,
+                cluster=args.cluster,
+                on_shard=on_shard,
+            )
     _print_summary(summary)
     return 0
 
@@ -173,7 +206,9 @@ def _print_summary(summary: dict) -> None:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from pamflow.pipeline.inspect import inspect_dataset
 
-    return inspect_dataset(args.dataset, console=console, report=args.report, verify=not args.no_verify)
+    return inspect_dataset(
+        args.dataset, console=console, report=args.report, verify=not args.no_verify
+    )
 
 
 @command("labels")
@@ -183,8 +218,9 @@ def cmd_labels(args: argparse.Namespace) -> int:
     if args.labels_command == "import":
         summary = labels.import_judgments(args.dataset, args.judgments, args.out)
     else:
-        summary = labels.import_dpam_list(args.list, args.out, audio_root=args.audio_root,
-                                          sample_rate=args.sample_rate)
+        summary = labels.import_dpam_list(
+            args.list, args.out, audio_root=args.audio_root, sample_rate=args.sample_rate
+        )
     _print_summary(summary)
     return 0
 
@@ -203,7 +239,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             config[key] = getattr(args, key)
     if args.steps is not None:
         config["max_steps"] = args.steps
-    summary = run_training(args.model, args.data, args.out, config, resume=args.resume, cluster=args.cluster)
+    summary = run_training(
+        args.model, args.data, args.out, config, resume=args.resume, cluster=args.cluster
+    )
     console.print_json(json.dumps(summary, default=str))
     return 0
 
@@ -214,8 +252,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from pamflow.models.evaluate import evaluate, format_table
 
-    results = evaluate(args.checkpoint, args.data, mos_csv=args.mos, min_agreement=args.min_agreement,
-                       device=args.device, split=args.split)
+    results = evaluate(
+        args.checkpoint,
+        args.data,
+        mos_csv=args.mos,
+        min_agreement=args.min_agreement,
+        device=args.device,
+        split=args.split,
+    )
     console.print(format_table(results), markup=False)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
@@ -234,8 +278,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if (jnd / "dataset.json").exists():
         console.print(f"{jnd} is already built; showing it")
     else:
-        rc = main(["build", "jnd", "--out", str(jnd), "--num-examples", str(args.num_examples),
-                   "--shard-size", "50", "--workers", str(args.workers)])
+        rc = main(
+            [
+                "build",
+                "jnd",
+                "--out",
+                str(jnd),
+                "--num-examples",
+                str(args.num_examples),
+                "--shard-size",
+                "50",
+                "--workers",
+                str(args.workers),
+            ]
+        )
         if rc:
             return rc
     return main(["inspect", str(jnd)])
@@ -268,8 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("perturb", help="apply one perturbation to an audio file")
     s.add_argument("input")
     s.add_argument("output")
-    s.add_argument("--name", required=True, choices=perturbations.names(), metavar="FAMILY",
-                   help="the family (see `pamflow perturbations`)")
+    s.add_argument(
+        "--name",
+        required=True,
+        choices=perturbations.names(),
+        metavar="FAMILY",
+        help="the family (see `pamflow perturbations`)",
+    )
     s.add_argument("--strength", type=float, required=True)
     s.add_argument("--seed", type=int, default=0)
 
@@ -284,46 +345,74 @@ def build_parser() -> argparse.ArgumentParser:
     where = s.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=2, help="local Dask worker processes")
     where.add_argument("--cluster", help="address of an existing Dask scheduler, tcp://host:port")
-    where.add_argument("--local", action="store_true", help="one plain process: no Prefect, no Dask")
+    where.add_argument(
+        "--local", action="store_true", help="one plain process: no Prefect, no Dask"
+    )
 
-    s = sub.add_parser("inspect", help="summarise a dataset, verify checksums, write an HTML report")
+    s = sub.add_parser(
+        "inspect", help="summarise a dataset, verify checksums, write an HTML report"
+    )
     s.add_argument("dataset")
     s.add_argument("--report", help="write a self-contained HTML report here")
     s.add_argument("--no-verify", action="store_true", help="skip the sha256 check of shards")
 
     s = sub.add_parser("labels", help="import human labels")
     lsub = s.add_subparsers(dest="labels_command", required=True)
-    li = lsub.add_parser("import", help="judgments CSV (example_id, listener, answer) -> a new labelled dataset")
+    li = lsub.add_parser(
+        "import", help="judgments CSV (example_id, listener, answer) -> a new labelled dataset"
+    )
     li.add_argument("dataset")
     li.add_argument("judgments")
     li.add_argument("--out", required=True, help="the new dataset (the old one is left as it is)")
-    ld = lsub.add_parser("import-dpam", help="a published DPAM JND list (ref_path, test_path, label[, type])")
+    ld = lsub.add_parser(
+        "import-dpam", help="a published DPAM JND list (ref_path, test_path, label[, type])"
+    )
     ld.add_argument("list")
     ld.add_argument("--out", required=True)
-    ld.add_argument("--audio-root", help="folder the list's paths are relative to (default: the list's folder)")
+    ld.add_argument(
+        "--audio-root", help="folder the list's paths are relative to (default: the list's folder)"
+    )
     ld.add_argument("--sample-rate", type=int, default=22050)
 
     s = sub.add_parser("train", help="train a metric (Prefect flow) on pamflow datasets")
     s.add_argument("model", choices=model_registry.names(), help="the metric to train")
-    s.add_argument("--data", nargs="+", required=True, help="dataset folders (recipes as the model needs)")
-    s.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl, metrics.png")
-    s.add_argument("--config", help="YAML of training fields (lr, batch_size, ..., model: {...}, tiny: true)")
+    s.add_argument(
+        "--data", nargs="+", required=True, help="dataset folders (recipes as the model needs)"
+    )
+    s.add_argument(
+        "--out", required=True, help="run folder: checkpoints, metrics.jsonl, metrics.png"
+    )
+    s.add_argument(
+        "--config", help="YAML of training fields (lr, batch_size, ..., model: {...}, tiny: true)"
+    )
     s.add_argument("--device", help="cpu or cuda")
     steps = s.add_mutually_exclusive_group()
     steps.add_argument("--epochs", type=int)
     steps.add_argument("--steps", type=int)
     s.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    s.add_argument("--cluster", help="run the training task on this Dask scheduler (GPU workers for cuda)")
+    s.add_argument(
+        "--cluster", help="run the training task on this Dask scheduler (GPU workers for cuda)"
+    )
 
-    s = sub.add_parser("eval", help="evaluate a checkpoint: JND accuracy/AUC, 2AFC, MOS, monotonicity")
+    s = sub.add_parser(
+        "eval", help="evaluate a checkpoint: JND accuracy/AUC, 2AFC, MOS, monotonicity"
+    )
     s.add_argument("checkpoint")
-    s.add_argument("--data", nargs="*", default=[],
-                   help=f"{', '.join(evaluable)} datasets (recipes that declare evaluated_on)")
+    s.add_argument(
+        "--data",
+        nargs="*",
+        default=[],
+        help=f"{', '.join(evaluable)} datasets (recipes that declare evaluated_on)",
+    )
     s.add_argument("--mos", help="CSV of reference path, test path, MOS")
     s.add_argument("--min-agreement", type=float, help="2AFC only on triplets with this agreement")
     s.add_argument("--device", default="cpu")
-    s.add_argument("--split", choices=["all", "eval"], default="all",
-                   help="eval: only the rows the training run held out")
+    s.add_argument(
+        "--split",
+        choices=["all", "eval"],
+        default="all",
+        help="eval: only the rows the training run held out",
+    )
     s.add_argument("--json", help="also write the results as JSON here")
 
     s = sub.add_parser("demo", help="run the main job on the embedded demo corpus")

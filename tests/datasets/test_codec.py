@@ -13,7 +13,7 @@ from pamflow.datasets.base import get_recipe
 from pamflow.datasets.spec import SpecError
 from pamflow.pipeline import build
 from pamflow.storage import Dataset
-from pamflow.testing import row_digests
+from pamflow.testing import lag_of, row_digests
 
 SR = 16000
 BASE = {
@@ -39,13 +39,6 @@ def built(tmp_path_factory, demo_corpus):
     return out, summary, rows
 
 
-def _lag(a: np.ndarray, b: np.ndarray, max_lag: int = 2000) -> int:
-    cc = signal.correlate(b.astype(np.float64), a.astype(np.float64), mode="full", method="fft")
-    lags = np.arange(-a.size + 1, b.size)
-    keep = np.abs(lags) <= max_lag
-    return int(lags[keep][np.argmax(cc[keep])])
-
-
 def _band_db(x: np.ndarray, lo_hz: float) -> float:
     f, p = signal.welch(x.astype(np.float64), SR, nperseg=512)
     return 10 * np.log10(p[f >= lo_hz].sum() + 1e-30)
@@ -59,7 +52,7 @@ def test_pairs_are_aligned_and_equal_length(built):
     for r in rows:
         a, b = r["lossless_audio"], r["coded_audio"]
         assert a.size == b.size == SR
-        assert _lag(a, b) == 0
+        assert lag_of(a, b) == 0
         assert r["codec"] == "mp3" and r["bitrate_kbps"] in (16, 64)
         err = 10 * np.log10(np.sum(a.astype(np.float64) ** 2) / np.sum((a - b) ** 2.0))
         assert 3.0 < err < 60.0  # coded, but the same clip
@@ -133,7 +126,7 @@ def test_patches_have_the_papers_sizes(demo_sources, patch, samples):
         assert row["lossless"].size == row["coded"].size == samples
         start = int(round(row["offset"] * SR))
         assert start % codec.PATCH_HOP[patch] == 0
-        assert _lag(row["lossless"], row["coded"]) == 0
+        assert lag_of(row["lossless"], row["coded"]) == 0
         audio = demo_sources.load(row["source_id"], SR)
         ref = audio[start : start + samples] * np.float32(row["params"]["gain"])
         np.testing.assert_allclose(row["lossless"], ref[:samples], atol=1e-6)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-import pamflow.datasets.contrastive as contrastive  # noqa: F401  (registers the recipe)
+import pamflow.datasets.contrastive as contrastive
 from pamflow import storage
 from pamflow.datasets.base import get_recipe
 from pamflow.datasets.spec import SpecError

@@ -1,4 +1,4 @@
-"""The NMR recipe: labels recomputed from the stored audio, pairs, search, determinism."""
+"""The NMR recipe: labels recomputed from the stored audio, pairs, determinism."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pytest
 import pamflow.datasets.nmr as nmr  # registers the recipe
 from pamflow import measures
 from pamflow.datasets.base import get_recipe
+from pamflow.datasets.nmr_render import HEADROOM, SEARCH_TOL_DB
 from pamflow.datasets.spec import SpecError
 from pamflow.pipeline import build
 from pamflow.seeding import example_seed
 from pamflow.storage import Dataset
-from pamflow.testing import row_digests, speech_like
+from pamflow.testing import row_digests
 
 SR = 16000
 BASE = {
@@ -47,7 +48,7 @@ def test_labels_match_the_stored_audio(built):
             clean, _ = ds.decode_audio(r[f"{side}_clean"])
             test, _ = ds.decode_audio(r[side])
             assert clean.size == test.size == SR
-            assert max(np.abs(clean).max(), np.abs(test).max()) <= nmr.HEADROOM + 1e-6
+            assert max(np.abs(clean).max(), np.abs(test).max()) <= HEADROOM + 1e-6
             assert measures.si_sdr(clean, test) == pytest.approx(r[f"{side}_sisdr"], abs=0.05)
             if r["pair"] == "additive":
                 snr = measures.snr_db(clean, test, SR)
@@ -77,7 +78,7 @@ def test_pairs_are_two_utterances_with_matching_noise(built):
             assert {r["a_kind"], r["b_kind"]} <= set(nmr.DISTORTIONS)
             for side in "ab":
                 d = p[side]["degradation"]
-                assert abs(r[f"{side}_sisdr"] - d["target_sisdr_db"]) <= nmr.SEARCH_TOL_DB + 0.05
+                assert abs(r[f"{side}_sisdr"] - d["target_sisdr_db"]) <= SEARCH_TOL_DB + 0.05
     assert 0 < reverberant < 2 * len(rows)
 
 
@@ -126,7 +127,7 @@ def test_loud_noise_scales_clean_and_noisy_together(demo_sources):
     row = next(recipe.generate(spec, demo_sources, 0, 1))
     for side in "ab":
         assert row[f"{side}_snr"] == pytest.approx(-15.0, abs=0.01)
-        assert np.abs(row[side]).max() == pytest.approx(nmr.HEADROOM, abs=1e-6)  # was scaled
+        assert np.abs(row[side]).max() == pytest.approx(HEADROOM, abs=1e-6)  # was scaled
         assert measures.active_level_db(row[f"{side}_clean"], SR) < -20.5
 
 
@@ -146,31 +147,6 @@ def test_distortion_pairs_hit_their_targets(demo_sources):
         for side in "ab":
             assert 5.0 - 0.11 <= row[f"{side}_sisdr"] <= 10.0 + 0.11
             assert row[f"{side}_snr"] is None
-
-
-def test_search_strength_reaches_or_refuses():
-    x = speech_like(seconds=1.0, sample_rate=SR, seed=1)
-    found = nmr.search_strength(x, SR, "clipping", 7, lambda lo, hi: 5.0)
-    assert found is not None
-    rho, params, value, target = found
-    assert abs(value - 5.0) <= nmr.SEARCH_TOL_DB and 0 < rho < 100
-    assert measures.si_sdr(
-        x,
-        nmr.perturbations.get("clipping").apply(
-            x, SR, nmr.perturbations.get("clipping").params_from_dict(params)
-        ),
-    ) == pytest.approx(value)
-    # clipping cannot reach -10 dB: the span it reports stays above it
-    spans = []
-    nmr.search_strength(x, SR, "clipping", 7, lambda lo, hi: spans.append((lo, hi)))
-    assert spans[0][0] > -10 and spans[0][1] == np.inf
-
-
-def test_sisdr_meter_matches_measures():
-    x = speech_like(seconds=1.0, sample_rate=SR, seed=2)
-    y = x + 0.05 * np.random.default_rng(0).standard_normal(x.size).astype(np.float32)
-    assert nmr.sisdr_meter(x)(y) == pytest.approx(measures.si_sdr(x, y), abs=1e-9)
-    assert nmr.sisdr_meter(x)(np.zeros_like(x)) == -np.inf  # si_sdr would say +inf
 
 
 def test_delta_bins_and_smoothed_targets():

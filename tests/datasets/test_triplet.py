@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import pamflow.datasets.triplet as triplet  # noqa: F401  (registers the recipe)
+import pamflow.datasets.triplet as triplet
 from pamflow import storage
 from pamflow.datasets.base import get_recipe
 from pamflow.datasets.importers import LabelsError

@@ -1,30 +1,21 @@
-"""CDPAM: sizes, embeddings, the weighted-MLP distance, augmentation, contrastive and triplet
-losses, and tiny training runs."""
+"""CDPAM: sizes, embeddings, the weighted-MLP distance, the classifier, and tiny training runs
+(its losses: test_losses.py; the augmentation: training/test_augment.py)."""
 
 from __future__ import annotations
 
-import pytest
+import functools
+
 import torch
 
-from pamflow.models.cdpam import CDPAM, CDPAMConfig, augment, doubling_schedule
-from pamflow.models.losses import jnd_cross_entropy, nt_xent, triplet_margin_ranking
-from pamflow.testing import speech_like
+from pamflow.models.cdpam import CDPAM, CDPAMConfig, doubling_schedule
+from pamflow.models.losses import jnd_cross_entropy, nt_xent
+from pamflow.models.training.augment import augment
+from pamflow.testing import speech_clips
 
 T = 4000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def clips(n: int, seed: int = 0, length: int = T) -> torch.Tensor:
-    return torch.stack(
-        [torch.from_numpy(speech_like(length / 16000, 16000, seed=seed + i)) for i in range(n)]
-    )
+clips = functools.partial(speech_clips, length=T)
 
 
 def test_default_channels_double_every_fourth_layer_up_to_1024():
@@ -111,67 +102,6 @@ def test_classifier_is_1_16_6_2():
     ]
     assert dims == [(1, 16), (16, 6), (6, 2)]
     assert model.classify(clips(2), clips(2, seed=3)).shape == (2, 2)
-
-
-def test_augment_shifts_by_silence_and_scales_by_a_gain_in_range():
-    x = torch.randn(32, 2000) + 3.0  # no zeros: silence is easy to see
-    n = 400  # 0.025 s at 16 kHz
-    out = augment(x, 16000, torch.Generator().manual_seed(0), silence_s=0.025)
-    assert out.shape == x.shape and out.dtype == x.dtype
-    starts = 0
-    for row, src in zip(out, x, strict=True):
-        if (row[:n] == 0).all():
-            starts += 1
-            body, ref = row[n:], src[: 2000 - n]
-        else:
-            assert (row[-n:] == 0).all()
-            body, ref = row[:-n], src[n:]
-        gain = body / ref
-        torch.testing.assert_close(gain, gain[0].expand_as(gain))
-        assert 10 ** (-20 / 20) - 1e-6 <= gain[0] <= 1.0 + 1e-6
-    assert 0 < starts < 32  # both sides occur
-    again = augment(x, 16000, torch.Generator().manual_seed(0), silence_s=0.025)
-    other = augment(x, 16000, torch.Generator().manual_seed(1), silence_s=0.025)
-    assert torch.equal(out, again) and not torch.equal(out, other)
-    assert augment(x[:, None], 4000, torch.Generator()).shape == (32, 1, 2000)  # 0.25 s
-    with pytest.raises(ValueError, match="does not fit"):
-        augment(x, 16000, torch.Generator(), silence_s=0.25)
-
-
-def test_nt_xent_is_lower_for_aligned_pairs_than_shuffled():
-    g = torch.Generator().manual_seed(0)
-    z = torch.randn(16, 32, generator=g)
-    positive = z + 0.1 * torch.randn(16, 32, generator=g)
-    aligned = nt_xent(z, positive)
-    shuffled = nt_xent(z, positive[torch.roll(torch.arange(16), 1)])
-    assert aligned < shuffled
-    assert nt_xent(z, positive, temperature=0.1) < aligned  # sharper for well-aligned pairs
-    # the definition: each of the 2N rows classified against the 2N - 1 others by cosine
-    # similarity / temperature, its positive (row i +- N) as target
-    zz = torch.nn.functional.normalize(torch.cat([z, positive]), dim=1)
-    sim = zz @ zz.T / 0.5
-    rows = []
-    for i in range(32):
-        others = [j for j in range(32) if j != i]
-        target = others.index((i + 16) % 32)
-        rows.append(-torch.log_softmax(sim[i, others], 0)[target])
-    torch.testing.assert_close(nt_xent(z, positive, temperature=0.5), torch.stack(rows).mean())
-    with pytest.raises(ValueError):
-        nt_xent(z, positive[:8])
-
-
-def test_margin_ranking_is_zero_once_the_order_holds_by_more_than_the_margin():
-    d_a = torch.tensor([0.1, 0.5, 0.30, 0.50])
-    d_b = torch.tensor([0.3, 0.2, 0.35, 0.45])
-    closer = torch.tensor([0, 1, 0, 1])  # A, B, A, B closer
-    losses = [
-        triplet_margin_ranking(d_a[i : i + 1], d_b[i : i + 1], closer[i : i + 1]) for i in range(4)
-    ]
-    assert losses[0] == 0 and losses[1] == 0  # satisfied by 0.2 and 0.3 > 0.1
-    torch.testing.assert_close(losses[2], torch.tensor(0.05))  # 0.1 - (0.35 - 0.30)
-    torch.testing.assert_close(losses[3], torch.tensor(0.05))
-    wrong = triplet_margin_ranking(d_a[:1], d_b[:1], torch.tensor([1]))
-    torch.testing.assert_close(wrong, torch.tensor(0.3))  # 0.1 + (0.3 - 0.1)
 
 
 def test_a_few_adam_steps_lower_the_jnd_and_contrastive_losses():

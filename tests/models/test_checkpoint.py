@@ -13,25 +13,18 @@ import torch
 
 import pamflow
 from pamflow.models import checkpoint as ck
+from pamflow.models import registry
 from pamflow.models.cdpam import CDPAMConfig
 from pamflow.models.dpam import DPAMConfig
-from pamflow.models.noresqa import NORESQAConfig
 
-CONFIGS = {"dpam": DPAMConfig.tiny(), "cdpam": CDPAMConfig.tiny(), "noresqa": NORESQAConfig.tiny()}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+#: every registered model, at its tiny size
+CONFIGS = {name: registry.get(name).config.tiny() for name in registry.names()}
 
 
 def trained_like(name: str) -> torch.nn.Module:
     """A model whose weights and batch-norm statistics differ from a fresh one's."""
     torch.manual_seed(0)
-    model = ck.build_model(name, ck.config_to_dict(CONFIGS[name]))
+    model = registry.build_model(name, ck.config_to_dict(CONFIGS[name]))
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -60,7 +53,9 @@ def pickled_globals(path) -> set[str]:
 def test_round_trip_reproduces_outputs(tmp_path, name):
     model = trained_like(name)
     x, y = torch.randn(2, 2000), torch.randn(2, 2000)
-    path = ck.save(tmp_path / f"{name}.pt", model, extra={"epoch": 3, "acc": np.float64(0.75)})
+    path = registry.save_model(
+        tmp_path / f"{name}.pt", model, extra={"epoch": 3, "acc": np.float64(0.75)}
+    )
 
     raw = torch.load(path, weights_only=True)  # plain contents only
     assert raw["model"] == name and raw["pamflow_version"] == pamflow.__version__
@@ -69,7 +64,7 @@ def test_round_trip_reproduces_outputs(tmp_path, name):
     assert raw["extra"] == {"epoch": 3, "acc": 0.75} and type(raw["extra"]["acc"]) is float
     assert all(isinstance(v, torch.Tensor) for v in raw["state_dict"].values())
 
-    loaded = ck.load(path)
+    loaded = registry.load_model(path)
     assert type(loaded) is type(model) and loaded.config == model.config
     assert not loaded.training
     with torch.no_grad():
@@ -81,7 +76,7 @@ def test_round_trip_reproduces_outputs(tmp_path, name):
 
 
 def test_file_refers_to_no_pamflow_or_numpy_class(tmp_path):
-    path = ck.save(tmp_path / "m.pt", trained_like("noresqa"), extra={"x": np.int64(4)})
+    path = registry.save_model(tmp_path / "m.pt", trained_like("noresqa"), extra={"x": np.int64(4)})
     names = pickled_globals(path)
     assert names and all(n.startswith(("torch.", "collections.")) for n in names), names
 
@@ -89,8 +84,8 @@ def test_file_refers_to_no_pamflow_or_numpy_class(tmp_path):
 def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path):
     model = trained_like("dpam")
     path = tmp_path / "sub" / "ckpt.pt"
-    ck.save(path, model, extra={"epoch": 1})
-    ck.save(path, model, extra={"epoch": 2})  # overwrite in place
+    registry.save_model(path, model, extra={"epoch": 1})
+    registry.save_model(path, model, extra={"epoch": 2})  # overwrite in place
     assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]
     assert ck.load_checkpoint(path)["extra"]["epoch"] == 2
 
@@ -99,9 +94,9 @@ def test_non_plain_extra_fails_before_anything_is_written(tmp_path):
     model = trained_like("dpam")
     path = tmp_path / "bad.pt"
     with pytest.raises(TypeError, match=r"extra\['opt'\]"):
-        ck.save(path, model, extra={"opt": object()})
+        registry.save_model(path, model, extra={"opt": object()})
     with pytest.raises(TypeError, match="not a plain value"):
-        ck.save(path, model, extra={"ids": {1, 2}})
+        registry.save_model(path, model, extra={"ids": {1, 2}})
     assert list(tmp_path.iterdir()) == []
 
 
@@ -116,22 +111,22 @@ def test_config_dict_round_trip_restores_tuples():
 
 
 def test_registry_and_bad_files_give_clear_errors(tmp_path):
-    assert set(ck.REGISTRY) == {"dpam", "cdpam", "noresqa"}
-    with pytest.raises(KeyError, match="unknown model 'pam'"):
-        ck.build_model("pam", {})
-    with pytest.raises(KeyError, match="unknown model"):
-        ck.save_checkpoint(tmp_path / "x.pt", "pam", DPAMConfig(), {})
+    assert {"dpam", "cdpam", "noresqa"} <= set(registry.names())
+    with pytest.raises(ValueError, match="unknown model 'pam'"):
+        registry.build_model("pam", {})
+    with pytest.raises(TypeError, match="Linear is not a registered model"):
+        registry.save_model(tmp_path / "x.pt", torch.nn.Linear(2, 2))
     plain = tmp_path / "plain.pt"
     torch.save({"weights": torch.zeros(2)}, plain)
     with pytest.raises(ValueError, match="not a pamflow checkpoint"):
-        ck.load(plain)
+        registry.load_model(plain)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable pamflow checkpoint"):
-        ck.load(junk)
+        registry.load_model(junk)
     wrong = tmp_path / "wrong.pt"
     ck.save_checkpoint(
         wrong, "dpam", DPAMConfig.tiny(channels=(4, 4)), trained_like("dpam").state_dict()
     )
     with pytest.raises(ValueError, match="do not fit a dpam model"):
-        ck.load(wrong)
+        registry.load_model(wrong)

@@ -1,36 +1,24 @@
-"""NORESQA: sizes, STFT input, heads, the score's meaning and range, reference handling,
-smoothed-label losses, and a tiny training run."""
+"""NORESQA: sizes, STFT input, heads, the score's meaning and range, reference handling, and
+a tiny training run (its smoothed-label losses: test_losses.py)."""
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 import torch
 
 from pamflow.models.losses import (
     bin_centres,
-    delta_bins,
     noresqa_loss,
-    smoothed_targets,
-    soft_cross_entropy,
 )
 from pamflow.models.noresqa import NORESQA, NORESQAConfig, fit_length
-from pamflow.testing import speech_like
+from pamflow.testing import speech_clips
 
 T = 8000  # 0.5 s at 16 kHz: 30 frames
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def clips(n: int, seed: int = 0, length: int = T) -> torch.Tensor:
-    return torch.stack(
-        [torch.from_numpy(speech_like(length / 16000, 16000, seed=seed + i)) for i in range(n)]
-    )
+clips = functools.partial(speech_clips, length=T)
 
 
 @pytest.fixture(scope="module")
@@ -131,33 +119,6 @@ def test_gradients_reach_the_test_waveform_even_against_silence(tiny):
     silence = torch.zeros(T)  # zero STFT bins: the phase guard must keep gradients finite
     tiny.score(x, [silence, clips(1, seed=3)[0]]).sum().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
-
-
-def test_delta_bins_are_one_db_wide_and_clamped():
-    got = delta_bins(torch.tensor([0.0, 0.99, 1.0, 12.5, -12.5, 39.99, 40.0, 300.0]))
-    assert got.tolist() == [0, 0, 1, 12, 12, 39, 39, 39]
-    assert delta_bins([5.0], num_classes=10, delta_max=20.0).tolist() == [2]
-
-
-def test_smoothed_targets_put_0_6_on_the_class_and_0_2_on_neighbours():
-    t = smoothed_targets(torch.tensor([5, 0, 39]), 40)
-    torch.testing.assert_close(t.sum(1), torch.ones(3))
-    assert t[0, 4:7].tolist() == pytest.approx([0.2, 0.6, 0.2])
-    assert t[0].count_nonzero() == 3
-    assert t[1, :2].tolist() == pytest.approx([0.75, 0.25])  # edge: renormalised
-    assert t[2, -2:].tolist() == pytest.approx([0.25, 0.75])
-    with pytest.raises(ValueError, match="class indices"):
-        smoothed_targets(torch.tensor([40]), 40)
-
-
-def test_masked_soft_cross_entropy_ignores_undefined_rows():
-    probs = torch.tensor([[0.7, 0.3], [0.01, 0.99]])
-    targets = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
-    only_first = soft_cross_entropy(probs, targets, mask=torch.tensor([True, False]))
-    torch.testing.assert_close(only_first, -torch.log(torch.tensor(0.7)))
-    none = soft_cross_entropy(probs.requires_grad_(), targets, mask=torch.tensor([False, False]))
-    assert none.item() == 0.0
-    none.backward()  # still part of the graph
 
 
 def test_a_few_adam_steps_lower_the_noresqa_loss():

@@ -27,7 +27,11 @@ def test_sample_axis_one_family_per_category_random_order():
     assert 2.2 < np.mean(sizes) < 2.9
     assert 1 in sizes and 5 in sizes
     # orders are shuffled: both (reverb, additive) and (additive, reverb) occur
-    pairs = {(o.index("reverb") < o.index("additive")) for o in orders if {"reverb", "additive"} <= set(o)}
+    pairs = {
+        (o.index("reverb") < o.index("additive"))
+        for o in orders
+        if {"reverb", "additive"} <= set(o)
+    }
     assert pairs == {True, False}
 
 

@@ -20,11 +20,6 @@ def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))
 
 
-@pytest.fixture(scope="module")
-def clip() -> np.ndarray:
-    return speech_like(seconds=2.5, sample_rate=SR, seed=3)
-
-
 def test_mapping_ends():
     assert FAM.category == "misc" and FAM.mapping == "linear" and FAM.clips
     assert FAM.value(0) == 0.0

@@ -16,7 +16,7 @@ from pamflow.perturbations.dropouts import (
     dropped_count,
     run_bounds,
 )
-from pamflow.testing import chirp, speech_like
+from pamflow.testing import chirp
 
 SR = 16000
 FAM = get("dropouts")
@@ -34,11 +34,6 @@ def zero_runs(y: np.ndarray) -> list[tuple[int, int]]:
     d = np.diff(z)
     starts, ends = np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]
     return list(zip(starts.tolist(), (ends - starts).tolist(), strict=True))
-
-
-@pytest.fixture(scope="module")
-def clip() -> np.ndarray:
-    return speech_like(seconds=2.5, sample_rate=SR, seed=3)
 
 
 def test_mapping_ends():

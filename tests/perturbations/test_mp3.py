@@ -13,17 +13,10 @@ from pamflow.audio.ffmpeg import mp3_roundtrip
 from pamflow.measures import log_spectral_distance, si_sdr
 from pamflow.perturbations import PerturbationError, get
 from pamflow.perturbations.mp3 import Mp3Params
-from pamflow.testing import speech_like
+from pamflow.testing import lag_of, speech_like
 
 SR = 16000
 FAM = get("mp3")
-
-
-def lag_of(x: np.ndarray, y: np.ndarray, max_lag: int = 2000) -> int:
-    n = 1 << (x.size + y.size).bit_length()
-    cc = np.fft.irfft(np.fft.rfft(y, n) * np.conj(np.fft.rfft(x, n)), n)
-    lags = np.r_[np.arange(0, max_lag + 1), np.arange(-max_lag, 0)]
-    return int(lags[np.argmax(cc[lags])])
 
 
 @pytest.fixture(scope="module")

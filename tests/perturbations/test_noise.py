@@ -182,7 +182,7 @@ def test_corpus_noise_records_an_existing_source_and_offset(name, sources):
 
 def test_corpus_noise_reads_the_recording_from_its_offset(sources, clip):
     fam = get("room_noise")
-    params = fam.Params(snr_db=10.0, source_id="noise/room.wav", offset_s=0.5)
+    params = fam.params_type(snr_db=10.0, source_id="noise/room.wav", offset_s=0.5)
     y = fam.apply(clip, SR, params, sources).astype(np.float64)
     rec = sources.load("noise/room.wav", SR)[SR // 2 : SR // 2 + clip.size].astype(np.float64)
     added = y - clip

@@ -16,11 +16,6 @@ SR = 16000
 FAM = get("pops")
 
 
-@pytest.fixture(scope="module")
-def clip() -> np.ndarray:
-    return speech_like(seconds=2.5, sample_rate=SR, seed=3)
-
-
 def test_mapping_ends():
     assert FAM.category == "misc" and FAM.mapping == "exponential" and not FAM.clips
     assert FAM.value(0) == pytest.approx(0.01)

@@ -100,6 +100,8 @@ def encode(
     return buf.getvalue()
 
 
-def decode(data: bytes, sample_rate: int | None = None, *, mono: bool = True) -> tuple[np.ndarray, int]:
+def decode(
+    data: bytes, sample_rate: int | None = None, *, mono: bool = True
+) -> tuple[np.ndarray, int]:
     """Decode a whole audio file held in ``data`` (the inverse of :func:`encode`)."""
     return load(bytes(data), sample_rate, mono=mono)

@@ -35,8 +35,9 @@ class SourcesError(ValueError):
 class Sources:
     """Recordings listed in a manifest, loaded on demand and kept in a small LRU cache."""
 
-    def __init__(self, rows: Iterable[Mapping[str, Any]], *, root: str | None = None,
-                 cache_size: int = 256) -> None:
+    def __init__(
+        self, rows: Iterable[Mapping[str, Any]], *, root: str | None = None, cache_size: int = 256
+    ) -> None:
         self._rows: dict[str, dict[str, Any]] = {}
         for r in rows:
             row = dict(r)
@@ -77,7 +78,11 @@ class Sources:
 
     def __getstate__(self) -> dict[str, Any]:
         # ship the manifest, not the cache or the lock (Dask pickles Sources to workers)
-        return {"rows": list(self._rows.values()), "root": self.root, "cache_size": self._cache_size}
+        return {
+            "rows": list(self._rows.values()),
+            "root": self.root,
+            "cache_size": self._cache_size,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["rows"], root=state["root"], cache_size=state["cache_size"])  # type: ignore[misc]
@@ -85,13 +90,20 @@ class Sources:
     def ids(self, kind: str | None = None, label: str | None = None) -> list[str]:
         """Sorted ids of the recordings of ``kind`` (and ``label``, if given)."""
         return sorted(
-            i for i, r in self._rows.items()
-            if (kind is None or r.get("kind") == kind) and (label is None or r.get("label") == label)
+            i
+            for i, r in self._rows.items()
+            if (kind is None or r.get("kind") == kind)
+            and (label is None or r.get("label") == label)
         )
 
     def labels(self, kind: str) -> list[str]:
-        return sorted({str(r["label"]) for r in self._rows.values()
-                       if r.get("kind") == kind and r.get("label") is not None})
+        return sorted(
+            {
+                str(r["label"])
+                for r in self._rows.values()
+                if r.get("kind") == kind and r.get("label") is not None
+            }
+        )
 
     def entry(self, source_id: str) -> dict[str, Any]:
         try:

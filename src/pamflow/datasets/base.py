@@ -41,7 +41,9 @@ def cut_clip(
     return np.array(clip, dtype=np.float32), start / sample_rate
 
 
-def clip_at(sources: Sources, source_id: str, sample_rate: int, num_samples: int, offset_s: float) -> np.ndarray:
+def clip_at(
+    sources: Sources, source_id: str, sample_rate: int, num_samples: int, offset_s: float
+) -> np.ndarray:
     """The clip :func:`cut_clip` returned, rebuilt from its recorded offset."""
     audio = sources.load(source_id, sample_rate)
     start = int(round(offset_s * sample_rate))
@@ -111,7 +113,9 @@ class Recipe(ABC, Generic[S]):
         :mod:`pamflow.storage` ("audio", "string", "int64", "float64", "bool", "json",
         "list<string>"). ``index``, ``example_id``, ``seed`` and ``params`` come on top."""
 
-    def generate(self, spec: S, sources: Sources, start: int, stop: int) -> Iterator[dict[str, Any]]:
+    def generate(
+        self, spec: S, sources: Sources, start: int, stop: int
+    ) -> Iterator[dict[str, Any]]:
         """Rows ``start .. stop-1``; by default one :meth:`make_example` per index."""
         for i in range(start, stop):
             seed = example_seed(spec.seed, i)
@@ -119,7 +123,9 @@ class Recipe(ABC, Generic[S]):
             row.setdefault("seed", seed)
             yield self.finish(spec, i, row)
 
-    def make_example(self, spec: S, sources: Sources, index: int, rng: np.random.Generator) -> dict[str, Any]:
+    def make_example(
+        self, spec: S, sources: Sources, index: int, rng: np.random.Generator
+    ) -> dict[str, Any]:
         raise NotImplementedError(f"{self.name} writes generate() instead")
 
     def finish(self, spec: S, index: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -132,8 +138,9 @@ class Recipe(ABC, Generic[S]):
         return Schema([Column(n, k, nullable) for n, k, nullable in self.columns(spec)])
 
     # -- replay --------------------------------------------------------------------------
-    def replay(self, row: dict[str, Any], spec: S,
-               sources: Sources | None = None) -> dict[str, np.ndarray]:
+    def replay(
+        self, row: dict[str, Any], spec: S, sources: Sources | None = None
+    ) -> dict[str, np.ndarray]:
         """Rebuild a built row's audio columns from its params alone (``sources``: the
         spec's by default): ``{column: float32 audio}``, equal bit for bit to what the build
         generated (stored float32 WAV decodes to it exactly)."""

@@ -75,7 +75,6 @@ class ContrastiveSpec(PerturbedSpec):
     )
 
 
-
 def pair_kind(spec: ContrastiveSpec, index: int) -> str:
     """``"acoustic"`` or ``"content"`` for row ``index`` (see the module docstring)."""
     u = derive_seed(spec.seed, _KIND_KEY) / float(1 << 63)

@@ -24,8 +24,19 @@ class LabelsError(ValueError):
     """A judgments file or list that cannot be imported; the message names file and line."""
 
 
-_ANSWERS = {"1": 1, "0": 0, "different": 1, "same": 0, "diff": 1, "d": 1, "s": 0,
-            "true": 1, "false": 0, "yes": 1, "no": 0}
+_ANSWERS = {
+    "1": 1,
+    "0": 0,
+    "different": 1,
+    "same": 0,
+    "diff": 1,
+    "d": 1,
+    "s": 0,
+    "true": 1,
+    "false": 0,
+    "yes": 1,
+    "no": 0,
+}
 
 
 def read_judgments(path: str | Path) -> dict[str, list[tuple[str, int]]]:
@@ -36,11 +47,15 @@ def read_judgments(path: str | Path) -> dict[str, list[tuple[str, int]]]:
         reader = csv.DictReader(f)
         missing = {"example_id", "listener", "answer"} - set(reader.fieldnames or [])
         if missing:
-            raise LabelsError(f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}")
+            raise LabelsError(
+                f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}"
+            )
         for line, rec in enumerate(reader, start=2):
             ans = _ANSWERS.get(str(rec["answer"]).strip().lower())
             if ans is None:
-                raise LabelsError(f"{path}:{line}: answer {rec['answer']!r} is not 1/0/different/same")
+                raise LabelsError(
+                    f"{path}:{line}: answer {rec['answer']!r} is not 1/0/different/same"
+                )
             eid = str(rec["example_id"]).strip()
             if not eid:
                 raise LabelsError(f"{path}:{line}: empty example_id")
@@ -67,14 +82,23 @@ def import_judgments(dataset: str, judgments: str, out: str) -> dict[str, Any]:
     known = set(ds.to_table(columns=["example_id"]).column("example_id").to_pylist())
     unknown = sorted(set(votes) - known)
     if unknown:
-        raise LabelsError(f"{judgments}: {len(unknown)} example_id(s) not in {dataset}, e.g. {unknown[:3]}")
+        raise LabelsError(
+            f"{judgments}: {len(unknown)} example_id(s) not in {dataset}, e.g. {unknown[:3]}"
+        )
     agg = {eid: aggregate(v) for eid, v in votes.items()}
 
     def update(table: pa.Table) -> pa.Table:
         ids = table.column("example_id").to_pylist()
-        old_label = table.column("label").to_pylist() if "label" in table.column_names else [None] * len(ids)
-        old_src = (table.column("label_source").to_pylist() if "label_source" in table.column_names
-                   else [None] * len(ids))
+        old_label = (
+            table.column("label").to_pylist()
+            if "label" in table.column_names
+            else [None] * len(ids)
+        )
+        old_src = (
+            table.column("label_source").to_pylist()
+            if "label_source" in table.column_names
+            else [None] * len(ids)
+        )
         label: list[int | None] = []
         source: list[str | None] = []
         nvotes: list[int | None] = []
@@ -91,8 +115,12 @@ def import_judgments(dataset: str, judgments: str, out: str) -> dict[str, Any]:
                 source.append(os_)
                 nvotes.append(None)
                 agreement.append(None)
-        for name, values, typ in (("label", label, pa.int64()), ("label_source", source, pa.string()),
-                                  ("votes", nvotes, pa.int64()), ("agreement", agreement, pa.float64())):
+        for name, values, typ in (
+            ("label", label, pa.int64()),
+            ("label_source", source, pa.string()),
+            ("votes", nvotes, pa.int64()),
+            ("agreement", agreement, pa.float64()),
+        ):
             arr = pa.array(values, type=typ)
             if name in table.column_names:
                 table = table.set_column(table.column_names.index(name), name, arr)
@@ -102,9 +130,15 @@ def import_judgments(dataset: str, judgments: str, out: str) -> dict[str, Any]:
 
     storage.derive_dataset(dataset, out, update, note=f"human labels imported from {judgments}")
     labelled = sum(1 for v in agg.values() if v[0] is not None)
-    return {"recipe": ds.recipe, "path": out, "rows": ds.num_rows, "examples_voted": len(agg),
-            "labelled": labelled, "ties": len(agg) - labelled,
-            "votes": sum(len(v) for v in votes.values())}
+    return {
+        "recipe": ds.recipe,
+        "path": out,
+        "rows": ds.num_rows,
+        "examples_voted": len(agg),
+        "labelled": labelled,
+        "ties": len(agg) - labelled,
+        "votes": sum(len(v) for v in votes.values()),
+    }
 
 
 def load_aligned(paths: list[str], sample_rate: int) -> list[np.ndarray]:
@@ -169,20 +203,35 @@ def read_dpam_list(path: str | Path) -> list[dict[str, Any]]:
                 continue
             parts = [p.strip() for p in line.rstrip("\n").split("\t")]
             if len(parts) < 3:
-                raise LabelsError(f"{path}:{line_no}: expected ref_path<TAB>test_path<TAB>label, got {line.strip()!r}")
+                raise LabelsError(
+                    f"{path}:{line_no}: expected ref_path<TAB>test_path<TAB>label, got {line.strip()!r}"
+                )
             try:
                 label = int(float(parts[2]))
             except ValueError:
                 raise LabelsError(f"{path}:{line_no}: label {parts[2]!r} is not 0 or 1") from None
             if label not in (0, 1):
                 raise LabelsError(f"{path}:{line_no}: label {label} is not 0 or 1")
-            rows.append({"line": line_no, "ref_path": parts[0], "test_path": parts[1], "label": label,
-                         "noise_type": parts[3] if len(parts) > 3 and parts[3] else None})
+            rows.append(
+                {
+                    "line": line_no,
+                    "ref_path": parts[0],
+                    "test_path": parts[1],
+                    "label": label,
+                    "noise_type": parts[3] if len(parts) > 3 and parts[3] else None,
+                }
+            )
     return rows
 
 
-def import_dpam_list(list_path: str, out: str, *, audio_root: str | None = None,
-                     sample_rate: int = 22050, shard_size: int = 500) -> dict[str, Any]:
+def import_dpam_list(
+    list_path: str,
+    out: str,
+    *,
+    audio_root: str | None = None,
+    sample_rate: int = 22050,
+    shard_size: int = 500,
+) -> dict[str, Any]:
     """A JND dataset (recipe ``jnd``, ``label_source = "dpam-list"``) from a DPAM list.
     Pairs whose audio cannot be read are quarantined (listed in ``dataset.json`` with the
     reason) and the import goes on."""
@@ -193,21 +242,45 @@ def import_dpam_list(list_path: str, out: str, *, audio_root: str | None = None,
     rows: list[dict[str, Any]] = []
     for e in entries:
         try:
-            ref, test = load_aligned([str(root / e["ref_path"]), str(root / e["test_path"])], sample_rate)
+            ref, test = load_aligned(
+                [str(root / e["ref_path"]), str(root / e["test_path"])], sample_rate
+            )
         except AudioError as err:
             quarantine.append({"line": str(e["line"]), "reason": str(err)})
             continue
         i = len(rows)
-        rows.append({
-            "index": i, "example_id": f"dpam-{e['line']:07d}", "seed": 0,
-            "params": json.dumps({"ref_path": e["ref_path"], "test_path": e["test_path"],
-                                  "noise_type": e["noise_type"]}),
-            "reference": ref, "perturbed": test, "strength": None,
-            "axis": [e["noise_type"]] if e["noise_type"] else [], "label": e["label"],
-            "label_source": "dpam-list", "listener": None, "distance": None,
-            "source_id": e["ref_path"], "sequence": i, "query": 0,
-        })
-    write_rows(out, "jnd", rows, sample_rate=sample_rate, shard_size=shard_size,
-               spec={"imported_from": str(list_path), "sample_rate": sample_rate},
-               quarantine=quarantine)
+        rows.append(
+            {
+                "index": i,
+                "example_id": f"dpam-{e['line']:07d}",
+                "seed": 0,
+                "params": json.dumps(
+                    {
+                        "ref_path": e["ref_path"],
+                        "test_path": e["test_path"],
+                        "noise_type": e["noise_type"],
+                    }
+                ),
+                "reference": ref,
+                "perturbed": test,
+                "strength": None,
+                "axis": [e["noise_type"]] if e["noise_type"] else [],
+                "label": e["label"],
+                "label_source": "dpam-list",
+                "listener": None,
+                "distance": None,
+                "source_id": e["ref_path"],
+                "sequence": i,
+                "query": 0,
+            }
+        )
+    write_rows(
+        out,
+        "jnd",
+        rows,
+        sample_rate=sample_rate,
+        shard_size=shard_size,
+        spec={"imported_from": str(list_path), "sample_rate": sample_rate},
+        quarantine=quarantine,
+    )
     return {"recipe": "jnd", "path": out, "rows": len(rows), "quarantined": len(quarantine)}

@@ -48,20 +48,29 @@ _PANEL_KEY = 0xA7E1
 
 class JndSpec(ListenerSpec):
     queries_per_sequence: int = Field(10, ge=1, le=1000)
-    start_strength: float | None = Field(None, ge=0, le=100,
-                                         description="first question of a sequence; default: random in the range")
-    prior_sigma: float = Field(15.0, gt=0, le=100,
-                               description="prior spread of the psychometric function (strength units): "
-                                           "the step size of the first questions")
+    start_strength: float | None = Field(
+        None, ge=0, le=100, description="first question of a sequence; default: random in the range"
+    )
+    prior_sigma: float = Field(
+        15.0,
+        gt=0,
+        le=100,
+        description="prior spread of the psychometric function (strength units): "
+        "the step size of the first questions",
+    )
     strength_sampling: Literal["staircase", "uniform"] | None = Field(
-        None, description="how questions pick their strength: 'staircase' (active learning, the "
-                          "default with simulated labels) or 'uniform' (the default without labels)")
+        None,
+        description="how questions pick their strength: 'staircase' (active learning, the "
+        "default with simulated labels) or 'uniform' (the default without labels)",
+    )
 
     @model_validator(mode="after")
     def _check_sampling(self) -> JndSpec:
         if self.strength_sampling == "staircase" and self.labels != "simulated":
-            raise ValueError("strength_sampling 'staircase' needs labels: simulated (it picks each "
-                             "strength from the answers so far)")
+            raise ValueError(
+                "strength_sampling 'staircase' needs labels: simulated (it picks each "
+                "strength from the answers so far)"
+            )
         return self
 
     @property
@@ -102,7 +111,9 @@ class JndRecipe(Recipe[JndSpec]):
             ("query", "int64", False),
         ]
 
-    def generate(self, spec: JndSpec, sources: Sources, start: int, stop: int) -> Iterator[dict[str, Any]]:
+    def generate(
+        self, spec: JndSpec, sources: Sources, start: int, stop: int
+    ) -> Iterator[dict[str, Any]]:
         q = spec.queries_per_sequence
         stop = min(stop, spec.num_examples)
         if stop <= start:
@@ -115,7 +126,9 @@ class JndRecipe(Recipe[JndSpec]):
                 if start <= i < stop:
                     yield self.finish(spec, i, row)
 
-    def sequence(self, spec: JndSpec, sources: Sources, seq: int, count: int) -> list[dict[str, Any]]:
+    def sequence(
+        self, spec: JndSpec, sources: Sources, seq: int, count: int
+    ) -> list[dict[str, Any]]:
         """The ``count`` questions of sequence ``seq``."""
         rng = np.random.default_rng(derive_seed(spec.seed, _SEQUENCE_KEY, seq))
         sr = spec.sample_rate
@@ -128,15 +141,22 @@ class JndRecipe(Recipe[JndSpec]):
         reference = ref_chain.apply(clean, sr, sources)
         axis = sample_axis(rng, spec.families)
         lo, hi = spec.strength.low, spec.strength.high
-        start = spec.start_strength if spec.start_strength is not None else float(rng.uniform(lo, hi))
+        start = (
+            spec.start_strength if spec.start_strength is not None else float(rng.uniform(lo, hi))
+        )
         simulated = spec.labels == "simulated"
         staircase = spec.staircase
         listener_idx = int(rng.integers(spec.listeners))
         listener = spec.panel(_PANEL_KEY)[listener_idx] if simulated else None
         start = float(np.clip(start, lo, hi))
-        stairs = Staircase(start=start, rng=rng, prior=Prior(mu=start, mu_sd=50.0, sigma=spec.prior_sigma))
-        base = {"clip": {"source_id": source_id, "offset_s": offset},
-                "reference_chain": ref_chain.to_list(), "axis": axis.to_dict()}
+        stairs = Staircase(
+            start=start, rng=rng, prior=Prior(mu=start, mu_sd=50.0, sigma=spec.prior_sigma)
+        )
+        base = {
+            "clip": {"source_id": source_id, "offset_s": offset},
+            "reference_chain": ref_chain.to_list(),
+            "axis": axis.to_dict(),
+        }
         rows = []
         for k in range(count):
             rho = float(np.clip(stairs.next(), lo, hi)) if staircase else float(rng.uniform(lo, hi))
@@ -144,38 +164,49 @@ class JndRecipe(Recipe[JndSpec]):
             perturbed = chain.apply(reference, sr, sources)
             label = distance = None
             if listener is not None:
-                distance = perceptual_distance(reference, perturbed, sr, pool_power=spec.listener_pool_power)
+                distance = perceptual_distance(
+                    reference, perturbed, sr, pool_power=spec.listener_pool_power
+                )
                 label = int(rng.random() < listener.p_different(distance))
                 if staircase:
                     stairs.record(rho, label)
-            rows.append({
-                "reference": reference,
-                "perturbed": perturbed,
-                "strength": rho,
-                "axis": list(axis.families),
-                "label": label,
-                "label_source": "simulated" if simulated else None,
-                "listener": f"sim-{listener_idx:03d}" if simulated else None,
-                "distance": distance,
-                "source_id": source_id,
-                "sequence": seq,
-                "query": k,
-                "seed": example_seed(spec.seed, seq * spec.queries_per_sequence + k),
-                "params": {**base, "chain": chain.to_list(),
-                           **({"listener": listener.to_dict()} if listener is not None else {})},
-            })
+            rows.append(
+                {
+                    "reference": reference,
+                    "perturbed": perturbed,
+                    "strength": rho,
+                    "axis": list(axis.families),
+                    "label": label,
+                    "label_source": "simulated" if simulated else None,
+                    "listener": f"sim-{listener_idx:03d}" if simulated else None,
+                    "distance": distance,
+                    "source_id": source_id,
+                    "sequence": seq,
+                    "query": k,
+                    "seed": example_seed(spec.seed, seq * spec.queries_per_sequence + k),
+                    "params": {
+                        **base,
+                        "chain": chain.to_list(),
+                        **({"listener": listener.to_dict()} if listener is not None else {}),
+                    },
+                }
+            )
         return rows
 
     def summary(self, table: Any) -> dict[str, Any]:
         labels = [v for v in table.column("label").to_pylist() if v is not None]
-        strengths = np.asarray([v for v in table.column("strength").to_pylist() if v is not None], dtype=float)
+        strengths = np.asarray(
+            [v for v in table.column("strength").to_pylist() if v is not None], dtype=float
+        )
         hist, edges = np.histogram(strengths, bins=10, range=(0, 100))
         out: dict[str, Any] = {
             "rows": table.num_rows,
             "labelled": len(labels),
             "different": int(sum(labels)),
             "same": len(labels) - int(sum(labels)),
-            "strength_histogram": {f"{edges[i]:.0f}-{edges[i + 1]:.0f}": int(h) for i, h in enumerate(hist)},
+            "strength_histogram": {
+                f"{edges[i]:.0f}-{edges[i + 1]:.0f}": int(h) for i, h in enumerate(hist)
+            },
         }
         if labels:
             out["share_different"] = float(np.mean(labels))
@@ -185,13 +216,17 @@ class JndRecipe(Recipe[JndSpec]):
         return replay(row, spec, sources)
 
 
-def replay(row: dict[str, Any], spec: JndSpec, sources: Sources | None = None) -> tuple[np.ndarray, np.ndarray]:
+def replay(
+    row: dict[str, Any], spec: JndSpec, sources: Sources | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Rebuild ``(reference, perturbed)`` of a row from its params alone."""
     import json
 
     srcs = spec.sources() if sources is None else sources
     p = row["params"] if isinstance(row["params"], dict) else json.loads(row["params"])
-    clean = clip_at(srcs, p["clip"]["source_id"], spec.sample_rate, spec.clip_samples, p["clip"]["offset_s"])
+    clean = clip_at(
+        srcs, p["clip"]["source_id"], spec.sample_rate, spec.clip_samples, p["clip"]["offset_s"]
+    )
     reference = Chain.from_list(p["reference_chain"]).apply(clean, spec.sample_rate, srcs)
     perturbed = Chain.from_list(p["chain"]).apply(reference, spec.sample_rate, srcs)
     Axis.from_dict(p["axis"])  # validates the recorded axis

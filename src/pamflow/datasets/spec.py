@@ -28,7 +28,9 @@ class BaseSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seed: int = Field(0, ge=0, description="dataset seed; example i uses a seed derived from (seed, i)")
+    seed: int = Field(
+        0, ge=0, description="dataset seed; example i uses a seed derived from (seed, i)"
+    )
     num_examples: int = Field(400, ge=1, description="rows to generate")
     shard_size: int = Field(100, ge=1, description="rows per Parquet shard")
     sample_rate: int = Field(16000, ge=8000, le=96000, description="Hz, for every audio column")
@@ -93,8 +95,9 @@ class PerturbedSpec(BaseSpec):
         default_factory=default_axis_families,
         description="families the axes draw from (at most one per category on an axis)",
     )
-    strength: StrengthRange = Field(default_factory=StrengthRange,
-                                    description="range of the strengths asked about")
+    strength: StrengthRange = Field(
+        default_factory=StrengthRange, description="range of the strengths asked about"
+    )
 
     @field_validator("families")
     @classmethod
@@ -106,13 +109,19 @@ class ListenerSpec(PerturbedSpec):
     """Specs labelled by a simulated listener panel, on a mildly degraded reference."""
 
     reference_strength: float = Field(
-        15.0, ge=0, le=100, description="the reference is degraded along a random axis at U(0, this)")
+        15.0,
+        ge=0,
+        le=100,
+        description="the reference is degraded along a random axis at U(0, this)",
+    )
     labels: Literal["simulated", "none"] = "simulated"
     listeners: int = Field(50, ge=1, description="size of the simulated listener panel")
     listener_threshold: float = Field(
-        1.0, gt=0, description="median JND of the panel, in perceptual-distance dB")
+        1.0, gt=0, description="median JND of the panel, in perceptual-distance dB"
+    )
     listener_pool_power: float = Field(
-        1.0, ge=1, description="how a listener pools per-frame distances (1: mean, 2: RMS)")
+        1.0, ge=1, description="how a listener pools per-frame distances (1: mean, 2: RMS)"
+    )
 
     def panel(self, key: int) -> tuple[Any, ...]:
         """The simulated panel of this dataset (fixed by seed, size, threshold and ``key``)."""
@@ -127,7 +136,9 @@ def check_families(names: list[str]) -> list[str]:
     known = set(perturbations.names())
     bad = [n for n in names if n not in known]
     if bad:
-        raise ValueError(f"unknown famil{'y' if len(bad) == 1 else 'ies'} {bad}; known: {sorted(known)}")
+        raise ValueError(
+            f"unknown famil{'y' if len(bad) == 1 else 'ies'} {bad}; known: {sorted(known)}"
+        )
     if not names:
         raise ValueError("at least one family is needed")
     return names
@@ -136,7 +147,9 @@ def check_families(names: list[str]) -> list[str]:
 SpecT = TypeVar("SpecT", bound=BaseSpec)
 
 
-def parse_spec(spec_cls: type[SpecT], data: dict[str, Any] | None = None, **overrides: Any) -> SpecT:
+def parse_spec(
+    spec_cls: type[SpecT], data: dict[str, Any] | None = None, **overrides: Any
+) -> SpecT:
     """Build and validate a spec; pydantic errors become a :class:`SpecError` naming fields."""
     merged = {**(data or {}), **{k: v for k, v in overrides.items() if v is not None}}
     try:

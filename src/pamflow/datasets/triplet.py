@@ -329,8 +329,6 @@ def read_triplet_list(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-
-
 def import_triplet_list(
     list_path: str,
     out: str,

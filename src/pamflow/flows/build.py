@@ -30,9 +30,15 @@ ProgressFn = Callable[[dict[str, Any]], None]
 BUILT_EVENT = "pamflow.dataset.built"
 
 
-@task(name="build-shard", retries=2, retry_delay_seconds=2,
-      task_run_name="{recipe}-shard-{shard_index:05d}")
-def build_shard_task(recipe: str, spec: dict[str, Any], out: str, shard_index: int) -> dict[str, Any]:
+@task(
+    name="build-shard",
+    retries=2,
+    retry_delay_seconds=2,
+    task_run_name="{recipe}-shard-{shard_index:05d}",
+)
+def build_shard_task(
+    recipe: str, spec: dict[str, Any], out: str, shard_index: int
+) -> dict[str, Any]:
     return lib.build_shard(recipe, spec, out, shard_index)
 
 
@@ -44,8 +50,14 @@ def finalize_task(recipe: str, spec: dict[str, Any], out: str) -> dict[str, Any]
 
 
 def summary_markdown(summary: dict[str, Any], throughput: float | None = None) -> str:
-    lines = [f"# {summary['recipe']} dataset", "", f"`{summary['path']}`", "",
-             "| field | value |", "|---|---|"]
+    lines = [
+        f"# {summary['recipe']} dataset",
+        "",
+        f"`{summary['path']}`",
+        "",
+        "| field | value |",
+        "|---|---|",
+    ]
     for k, v in summary.items():
         if k in ("path", "strength_histogram") or isinstance(v, dict):
             continue
@@ -65,7 +77,9 @@ def build_dataset_flow(recipe: str, spec: dict[str, Any], out: str) -> dict[str,
     parsed = lib.prepare(recipe, spec, out)
     data = parsed.model_dump(mode="json")
     plans = lib.plan_shards(parsed)
-    logger.info("building %s: %d rows in %d shards -> %s", recipe, parsed.num_examples, len(plans), out)
+    logger.info(
+        "building %s: %d rows in %d shards -> %s", recipe, parsed.num_examples, len(plans), out
+    )
     t0 = time.perf_counter()
     futures = [build_shard_task.submit(recipe, data, out, p.index) for p in plans]
     for fut in as_completed(futures):
@@ -75,14 +89,18 @@ def build_dataset_flow(recipe: str, spec: dict[str, Any], out: str) -> dict[str,
     rate = parsed.num_examples / elapsed if elapsed > 0 else None
     summary["seconds"] = elapsed
     create_markdown_artifact(
-        key=f"dataset-{recipe}", markdown=summary_markdown(summary, rate),
+        key=f"dataset-{recipe}",
+        markdown=summary_markdown(summary, rate),
         description=f"{recipe} dataset at {out}",
     )
     # what training deployments are triggered by (prefect.yaml)
     emit_event(
         event=BUILT_EVENT,
-        resource={"prefect.resource.id": f"pamflow.dataset.{recipe}", "pamflow.recipe": recipe,
-                  "pamflow.path": out},
+        resource={
+            "prefect.resource.id": f"pamflow.dataset.{recipe}",
+            "pamflow.recipe": recipe,
+            "pamflow.path": out,
+        },
         payload={"path": out, "recipe": recipe, "rows": summary["rows"]},
     )
     return summary
@@ -106,8 +124,14 @@ def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskT
         return DaskTaskRunner(address=cluster)
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
-        cluster_kwargs={"n_workers": workers or 2, "threads_per_worker": 1, "processes": True,
-                        "dashboard_address": ":0", "host": "127.0.0.1", "env": WORKER_ENV},
+        cluster_kwargs={
+            "n_workers": workers or 2,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": ":0",
+            "host": "127.0.0.1",
+            "env": WORKER_ENV,
+        },
     )
 
 
@@ -148,20 +172,31 @@ def prefect_api() -> Iterator[None]:
         server.stop()
 
 
-def build_dataset(recipe: str, spec: dict[str, Any], out: str, *, workers: int | None = None,
-                  cluster: str | None = None, on_shard: ProgressFn | None = None) -> dict[str, Any]:
+def build_dataset(
+    recipe: str,
+    spec: dict[str, Any],
+    out: str,
+    *,
+    workers: int | None = None,
+    cluster: str | None = None,
+    on_shard: ProgressFn | None = None,
+) -> dict[str, Any]:
     """Run the build flow on a Dask task runner (see :func:`task_runner`); ``on_shard`` is
     called with each finished shard's info (rows, seconds, skipped) in this process."""
     lib.prepare(recipe, spec, out)  # a bad spec fails here, before a cluster starts
     malloc = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
     with prefect_api(), progress.listening(on_shard), dask.config.set(malloc):
         runner = task_runner(workers, cluster)
-        return build_dataset_flow.with_options(task_runner=runner)(recipe, spec, out)
+        # prefect-dask declares DaskTaskRunner a bare TaskRunner (of Prefect's default future
+        # type), which Flow.with_options' TaskRunner[PrefectFuture] rejects
+        build_flow = build_dataset_flow.with_options(task_runner=runner)  # type: ignore[arg-type]
+        return build_flow(recipe, spec, out)
 
 
 @flow(name="scheduled-build", log_prints=True)
-def scheduled_build(recipe: str, spec: dict[str, Any], out_root: str, workers: int = 2,
-                    cluster: str | None = None) -> dict[str, Any]:
+def scheduled_build(
+    recipe: str, spec: dict[str, Any], out_root: str, workers: int = 2, cluster: str | None = None
+) -> dict[str, Any]:
     """A build into a fresh folder ``out_root/RECIPE-YYYYmmddTHHMMSSZ`` (for schedules).
 
     The seed is the spec's, so every scheduled build of an unchanged spec gives the same rows;

@@ -11,8 +11,12 @@ def log_spectral_distance(
 ) -> float:
     """Log-spectral distance in dB: RMS over frequency of the log power difference, meaned over frames."""
     hop = n_fft // 4
-    _, _, sx = signal.stft(np.asarray(x, np.float64), fs=sample_rate, nperseg=n_fft, noverlap=n_fft - hop)
-    _, _, sy = signal.stft(np.asarray(y, np.float64), fs=sample_rate, nperseg=n_fft, noverlap=n_fft - hop)
+    _, _, sx = signal.stft(
+        np.asarray(x, np.float64), fs=sample_rate, nperseg=n_fft, noverlap=n_fft - hop
+    )
+    _, _, sy = signal.stft(
+        np.asarray(y, np.float64), fs=sample_rate, nperseg=n_fft, noverlap=n_fft - hop
+    )
     floor = 1e-10
     lx = 10 * np.log10(np.abs(sx) ** 2 + floor)
     ly = 10 * np.log10(np.abs(sy) ** 2 + floor)

@@ -29,6 +29,7 @@ and a gain in -20..0 dB, all drawn from an explicit ``torch.Generator``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -68,9 +69,9 @@ class CDPAMConfig:
     classifier_dropout: float = 0.1
 
     @classmethod
-    def tiny(cls, **overrides) -> CDPAMConfig:
+    def tiny(cls, **overrides: Any) -> CDPAMConfig:
         """A few-thousand-parameter model for CPU tests and smoke runs (8 layers)."""
-        kw = dict(
+        kw: dict[str, Any] = dict(
             channels=doubling_schedule(4, 8, 4),
             kernel_size=7,
             projection_dims=(8, 8),

@@ -34,6 +34,7 @@ from pamflow.storage.files import atomic_open
 FORMAT = "pamflow.checkpoint"
 FORMAT_VERSION = 1
 
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A config dataclass as a plain dict (tuples become lists)."""
     if not dataclasses.is_dataclass(config) or isinstance(config, type):

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -63,9 +64,9 @@ class DPAMConfig:
     layer_reduction: str = "sum"  # "sum" over layers (paper) or "mean" (reference code)
 
     @classmethod
-    def tiny(cls, **overrides) -> DPAMConfig:
+    def tiny(cls, **overrides: Any) -> DPAMConfig:
         """A few-thousand-parameter model for CPU tests and smoke runs."""
-        kw = dict(channels=(4, 4, 8, 8, 8), classifier_hidden=(16, 6))
+        kw: dict[str, Any] = dict(channels=(4, 4, 8, 8, 8), classifier_hidden=(16, 6))
         kw.update(overrides)
         return cls(**kw)
 
@@ -77,7 +78,9 @@ class DPAMConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"DPAMConfig.dropout: need 0 <= p < 1, got {self.dropout}")
         if self.layer_reduction not in ("sum", "mean"):
-            raise ValueError(f"DPAMConfig.layer_reduction: 'sum' or 'mean', got {self.layer_reduction!r}")
+            raise ValueError(
+                f"DPAMConfig.layer_reduction: 'sum' or 'mean', got {self.layer_reduction!r}"
+            )
 
 
 def waveform_batch(x: Tensor, name: str) -> Tensor:

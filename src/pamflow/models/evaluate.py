@@ -40,21 +40,24 @@ import json
 import math
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from scipy import stats
-from torch import Tensor, nn
+from torch import Tensor
 
 from pamflow.audio import load as load_audio
 from pamflow.datasets import get_recipe, recipe_names
 from pamflow.models import registry
+from pamflow.models.base import MetricModel, NMRHeads, is_model
 from pamflow.models.checkpoint import load_checkpoint
 from pamflow.models.training.data import (
     BatchCollate,
+    Split,
     epoch_batches,
     float_column,
     open_rows,
@@ -64,14 +67,22 @@ from pamflow.storage import Dataset
 
 #: columns the evaluations read when a dataset has them (monotonicity, the simulated
 #: listener's reference figures, minimum agreement, the SNR head)
-USED_IF_PRESENT = ("strength", "axis", "sequence", "distance", "params", "agreement",
-                   "a_snr", "b_snr")
+USED_IF_PRESENT = (
+    "strength",
+    "axis",
+    "sequence",
+    "distance",
+    "params",
+    "agreement",
+    "a_snr",
+    "b_snr",
+)
 
 
 # -- metrics on arrays -----------------------------------------------------------------------
 
 
-def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float | None:
+def roc_auc(scores: ArrayLike, labels: ArrayLike) -> float | None:
     """ROC AUC of ``scores`` for detecting label 1, by the Mann-Whitney rank statistic
     (average ranks, so a tie between a positive and a negative counts 1/2). None unless both
     classes occur."""
@@ -83,7 +94,7 @@ def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float | None:
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def best_threshold_accuracy(scores: Sequence[float], labels: Sequence[int]) -> tuple[float, float]:
+def best_threshold_accuracy(scores: ArrayLike, labels: ArrayLike) -> tuple[float, float]:
     """The best accuracy of ``score > threshold`` as a predictor of label 1, and the threshold
     (midway between neighbouring scores; below all of them when predicting 1 everywhere)."""
     s, y = np.asarray(scores, dtype=float), np.asarray(labels).astype(int)
@@ -96,7 +107,7 @@ def best_threshold_accuracy(scores: Sequence[float], labels: Sequence[int]) -> t
     return accs[k], float(cuts[k])
 
 
-def two_afc_accuracy(d_a: Sequence[float], d_b: Sequence[float], labels: Sequence[int]) -> float:
+def two_afc_accuracy(d_a: ArrayLike, d_b: ArrayLike, labels: ArrayLike) -> float:
     """2AFC accuracy: 1 when the nearer of A and B (smaller distance) is the labelled one
     (0 = A, 1 = B), 1/2 on a tie."""
     a, b, y = (np.asarray(v, dtype=float) for v in (d_a, d_b, labels))
@@ -104,26 +115,28 @@ def two_afc_accuracy(d_a: Sequence[float], d_b: Sequence[float], labels: Sequenc
     return float(np.mean(np.where(y == 1, picked_b, 1.0 - picked_b)))
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+def spearman(x: ArrayLike, y: ArrayLike) -> float | None:
     """Spearman's rho, or None when undefined (fewer than 3 points or a constant input)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
-    return float(stats.spearmanr(x, y).statistic)
+    return float(stats.spearmanr(a, b).statistic)
 
 
-def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
+def pearson(x: ArrayLike, y: ArrayLike) -> float | None:
     """Pearson's r, or None when undefined (fewer than 3 points or a constant input)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
-    return float(stats.pearsonr(x, y).statistic)
+    return float(stats.pearsonr(a, b).statistic)
 
 
-def monotonicity(distance, strength, sequence, axis) -> dict[str, Any]:  # noqa: ANN001
+def monotonicity(
+    distance: ArrayLike, strength: ArrayLike, sequence: Sequence[Hashable], axis: Sequence[str]
+) -> dict[str, Any]:
     """Spearman of distance against strength within each sequence: the mean over sequences,
     the mean per axis (``axis`` holds one name a row, e.g. "pink_noise+mp3"), and counts."""
-    groups: dict[Any, list[int]] = defaultdict(list)
+    groups: dict[Hashable, list[int]] = defaultdict(list)
     for i, s in enumerate(sequence):
         groups[s].append(i)
     d, rho = np.asarray(distance, dtype=float), np.asarray(strength, dtype=float)
@@ -144,13 +157,13 @@ def monotonicity(distance, strength, sequence, axis) -> dict[str, Any]:  # noqa:
 # -- running the model -----------------------------------------------------------------------
 
 
-def pair_distance(model: nn.Module, reference: Tensor, test: Tensor) -> Tensor:
+def pair_distance(model: MetricModel, reference: Tensor, test: Tensor) -> Tensor:
     """Distance ``[B]`` of ``test`` from ``reference``: every registered model answers
     ``distance(test, reference)``."""
     return model.distance(test, reference)
 
 
-def _trained_on(model: nn.Module) -> tuple[str, ...]:
+def _trained_on(model: MetricModel) -> tuple[str, ...]:
     """The recipes ``model``'s registry entry trains on (none for an unregistered model)."""
     try:
         return registry.entry_of(model).recipes
@@ -164,8 +177,10 @@ def kind_of(ds: Dataset) -> str:
     recipe = get_recipe(ds.recipe)
     evaluable = [n for n in recipe_names() if get_recipe(n).evaluated_on]
     if not recipe.evaluated_on:
-        raise ValueError(f"{ds.url}: cannot evaluate a metric on a {ds.recipe!r} dataset; "
-                         f"datasets of {', '.join(evaluable)} evaluate metrics")
+        raise ValueError(
+            f"{ds.url}: cannot evaluate a metric on a {ds.recipe!r} dataset; "
+            f"datasets of {', '.join(evaluable)} evaluate metrics"
+        )
     missing = sorted(set(recipe.evaluated_on + recipe.label_columns) - set(ds.schema.names))
     if missing:
         raise ValueError(f"{ds.url}: a {ds.recipe!r} dataset without column(s) {missing}")
@@ -173,7 +188,17 @@ def kind_of(ds: Dataset) -> str:
 
 
 @torch.no_grad()
-def run_rows(model, paths, kind, *, split, train_cfg, batch_size, device, clip_seconds) -> dict:  # noqa: ANN001
+def run_rows(
+    model: MetricModel,
+    paths: Sequence[str],
+    kind: str,
+    *,
+    split: Split,
+    train_cfg: Mapping[str, Any],
+    batch_size: int,
+    device: torch.device,
+    clip_seconds: float | None,
+) -> defaultdict[str, list[Any]]:
     """The model's outputs and the label columns over every row of the ``kind`` datasets."""
     recipe = get_recipe(kind)
     audio, columns = recipe.evaluated_on, recipe.label_columns
@@ -191,7 +216,7 @@ def run_rows(model, paths, kind, *, split, train_cfg, batch_size, device, clip_s
     )
     length = None if clip_seconds is None else round(clip_seconds * sr)
     collate = BatchCollate(length, audio, "center")
-    out: dict[str, list] = defaultdict(list)
+    out: defaultdict[str, list[Any]] = defaultdict(list)
     for keys in epoch_batches(
         len(rows), batch_size, seed=0, epoch=0, shuffle=False, drop_last=False
     ):
@@ -204,11 +229,12 @@ def run_rows(model, paths, kind, *, split, train_cfg, batch_size, device, clip_s
         elif kind == "triplet":
             out["d_a"] += pair_distance(model, batch["reference"], batch["a"]).tolist()
             out["d_b"] += pair_distance(model, batch["reference"], batch["b"]).tolist()
-        else:
-            o = model(batch["a"], batch["b"])
+        else:  # nmr: evaluate() takes these only for a model trained on nmr data (NORESQA)
+            nmr = cast(NMRHeads, model)
+            o = nmr(batch["a"], batch["b"])
             out["pref"] += o["pref_logits"].argmax(1).tolist()
-            out["sisdr"] += (o["sisdr_probs"] @ model.centres).tolist()
-            out["snr"] += (o["snr_probs"] @ model.centres).tolist()
+            out["sisdr"] += (o["sisdr_probs"] @ nmr.centres).tolist()
+            out["snr"] += (o["snr_probs"] @ nmr.centres).tolist()
         for c in (*columns, *optional):
             v = batch[c]
             out[c] += v.tolist() if isinstance(v, Tensor) else list(v)
@@ -244,7 +270,9 @@ def listener_reference(labels: list, distances: list, params: list) -> dict[str,
     from pamflow.datasets.listener import SimulatedListener
 
     y, dist, p = [], [], []
-    for label, distance, param in zip(labels, distances, params or [None] * len(labels), strict=True):
+    for label, distance, param in zip(
+        labels, distances, params or [None] * len(labels), strict=True
+    ):
         if label is None or distance is None or not math.isfinite(distance):
             continue
         y.append(int(label))
@@ -305,7 +333,7 @@ def nmr_metrics(out: dict) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def mos_metrics(model: nn.Module, mos_csv: str | os.PathLike, device: torch.device) -> dict:
+def mos_metrics(model: MetricModel, mos_csv: str | os.PathLike, device: torch.device) -> dict:
     """Correlations of the negated distance with MOS over the pairs of ``mos_csv``."""
     path = Path(mos_csv)
     with open(path, newline="") as f:
@@ -334,7 +362,7 @@ def mos_metrics(model: nn.Module, mos_csv: str | os.PathLike, device: torch.devi
 
 
 def evaluate(
-    ckpt: str | os.PathLike | nn.Module,
+    ckpt: str | os.PathLike | MetricModel,
     data: Sequence[str] = (),
     *,
     mos_csv: str | os.PathLike | None = None,
@@ -351,7 +379,7 @@ def evaluate(
     the centre of every row (whole rows by default). ``split="eval"`` keeps only the rows
     the training run in ``ckpt`` held out (its ``eval_fraction`` and ``split_key``)."""
     train_cfg: dict[str, Any] = {}
-    if isinstance(ckpt, nn.Module):
+    if is_model(ckpt):  # an nn.Module, else a checkpoint path
         model = ckpt
     else:
         model = registry.load_model(ckpt)
@@ -364,8 +392,10 @@ def evaluate(
     for p in data:
         by_kind[kind_of(Dataset.open(str(p)))].append(str(p))
     if "nmr" in by_kind and "nmr" not in _trained_on(model):
-        raise ValueError(f"{by_kind['nmr']}: nmr datasets evaluate models trained on nmr "
-                         f"data only ({[n for n in registry.names() if 'nmr' in registry.get(n).recipes]})")
+        raise ValueError(
+            f"{by_kind['nmr']}: nmr datasets evaluate models trained on nmr "
+            f"data only ({[n for n in registry.names() if 'nmr' in registry.get(n).recipes]})"
+        )
     results: dict[str, Any] = {
         "model": type(model).__name__,
         "sample_rate": model.config.sample_rate,

@@ -95,7 +95,9 @@ def smoothed_targets(idx: Tensor, num_classes: int = 40) -> Tensor:
     two remaining values are renormalised to sum to 1 (0.75 and 0.25). The math is
     :func:`pamflow.measures.noresqa.smoothed_targets`; the result is on ``idx``'s device."""
     t = torch.as_tensor(idx)
-    return torch.from_numpy(labels.smoothed_targets(t.detach().cpu().numpy(), num_classes)).to(t.device)
+    return torch.from_numpy(labels.smoothed_targets(t.detach().cpu().numpy(), num_classes)).to(
+        t.device
+    )
 
 
 def soft_cross_entropy(

@@ -30,6 +30,7 @@ import os
 import torch
 from torch import Tensor, nn
 
+from pamflow.models.base import MetricConfig, MetricModel
 from pamflow.models.registry import load_model
 
 
@@ -66,7 +67,7 @@ def resample_fft(x: Tensor, orig_sr: int, target_sr: int) -> Tensor:
 class PerceptualLoss(nn.Module):
     """A frozen metric: ``forward(x, y, sample_rate=None)`` -> distance ``[B]``."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: MetricModel) -> None:
         super().__init__()
         self.model = model.eval()
         for p in self.model.parameters():
@@ -78,7 +79,7 @@ class PerceptualLoss(nn.Module):
         return int(self.model.config.sample_rate)
 
     @property
-    def config(self):  # noqa: ANN201
+    def config(self) -> MetricConfig:
         return self.model.config
 
     def train(self, mode: bool = True) -> PerceptualLoss:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -70,9 +71,9 @@ class NORESQAConfig:
     delta_max: float = 40.0
 
     @classmethod
-    def tiny(cls, **overrides) -> NORESQAConfig:
+    def tiny(cls, **overrides: Any) -> NORESQAConfig:
         """A few-thousand-parameter model for CPU tests and smoke runs."""
-        kw = dict(
+        kw: dict[str, Any] = dict(
             inception=(4, 4, 4, 4, 4, 4),
             tcn_channels=(8, 8),
             pref_hidden=(8, 4),
@@ -170,6 +171,10 @@ def fit_length(x: Tensor, length: int) -> Tensor:
 class NORESQA(nn.Module):
     """NORESQA: ``forward(test, reference)`` -> per-pair distributions; ``score`` and
     ``preference`` average over non-matching references (see the module docstring)."""
+
+    #: buffers (registered in ``__init__``): the STFT window and the Δ bins' centres (dB)
+    window: Tensor
+    centres: Tensor
 
     def __init__(self, config: NORESQAConfig | None = None):
         super().__init__()
@@ -275,7 +280,12 @@ class NORESQA(nn.Module):
             out.append(fit_length(r, length).to(test).expand(b, length))
         return out
 
-    def _average(self, test: Tensor, references, fn: Callable[[dict], Tensor]) -> Tensor:
+    def _average(
+        self,
+        test: Tensor,
+        references: Tensor | Sequence[Tensor],
+        fn: Callable[[dict[str, Tensor]], Tensor],
+    ) -> Tensor:
         t = waveform_batch(test, "test").squeeze(1)
         refs = self._references(references, t)
         return torch.stack([fn(self(t, r)) for r in refs]).mean(0)

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
+from pamflow.models.base import MetricModel, ModelConfig
 from pamflow.models.checkpoint import config_from_dict, load_checkpoint, save_checkpoint
 from pamflow.models.training.config import TrainConfig
 
@@ -33,7 +32,9 @@ from pamflow.models.training.config import TrainConfig
 StageFn = Callable[[list[str], Path, Any, "str | None", bool], dict[str, Any]]
 #: runs one stage: (entry, stage, data, out_dir, cfg, init, resume) -> summary; the default
 #: calls ``stage.run`` here, a flow submits it as a task instead
-StageRunner = Callable[["ModelEntry", "Stage", list[str], Path, Any, "str | None", bool], dict[str, Any]]
+StageRunner = Callable[
+    ["ModelEntry", "Stage", list[str], Path, Any, "str | None", bool], dict[str, Any]
+]
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,8 @@ class ModelEntry:
     """Everything the rest of pamflow needs to know about one model."""
 
     name: str
-    architecture: type[nn.Module]
-    config: type
+    architecture: type[MetricModel]
+    config: type[ModelConfig]
     train_config: type[TrainConfig]
     stages: tuple[Stage, ...]
     description: str = ""
@@ -89,7 +90,7 @@ def names() -> list[str]:
     return sorted(_MODELS)
 
 
-def entry_of(model: nn.Module) -> ModelEntry:
+def entry_of(model: MetricModel) -> ModelEntry:
     """The entry whose architecture ``model`` is (or subclasses)."""
     for entry in _MODELS.values():
         if isinstance(model, entry.architecture):
@@ -97,13 +98,13 @@ def entry_of(model: nn.Module) -> ModelEntry:
     raise TypeError(f"{type(model).__name__} is not a registered model: {names()}")
 
 
-def build_model(name: str, config_dict: Mapping[str, Any] | None = None) -> nn.Module:
+def build_model(name: str, config_dict: Mapping[str, Any] | None = None) -> MetricModel:
     """A fresh model of registry ``name`` from a plain config dict (defaults if None)."""
     entry = get(name)
     return entry.architecture(config_from_dict(entry.config, config_dict or {}))
 
 
-def load_model(path: str | os.PathLike) -> nn.Module:
+def load_model(path: str | os.PathLike) -> MetricModel:
     """The model stored at ``path``, weights loaded (strictly), in eval mode on the CPU."""
     ckpt = load_checkpoint(path)
     try:
@@ -143,14 +144,22 @@ def train_config(model: str, values: dict | None = None, **overrides: object) ->
     return dataclasses.replace(base, **data)
 
 
-def save_model(path: str | os.PathLike, model: nn.Module,
-               extra: Mapping[str, Any] | None = None) -> Path:
+def save_model(
+    path: str | os.PathLike, model: MetricModel, extra: Mapping[str, Any] | None = None
+) -> Path:
     """Save a registered model instance (its name and config come from its entry)."""
     return save_checkpoint(path, entry_of(model).name, model.config, model.state_dict(), extra)
 
 
-def run_stage(entry: ModelEntry, stage: Stage, data: list[str], out_dir: Path, cfg: Any,
-              init: str | None, resume: bool) -> dict[str, Any]:
+def run_stage(
+    entry: ModelEntry,
+    stage: Stage,
+    data: list[str],
+    out_dir: Path,
+    cfg: Any,
+    init: str | None,
+    resume: bool,
+) -> dict[str, Any]:
     """Run one stage in this process (the default :data:`StageRunner`)."""
     return stage.run(data, out_dir, cfg, init, resume)
 
@@ -178,8 +187,9 @@ def train(
     stage_cfgs = dict(stage_cfgs or {})
     unknown = sorted(set(stage_cfgs) - {s.name for s in entry.stages})
     if unknown:
-        raise ValueError(f"stage_cfgs: unknown stage(s) {unknown}; stages are "
-                         f"{[s.name for s in entry.stages]}")
+        raise ValueError(
+            f"stage_cfgs: unknown stage(s) {unknown}; stages are {[s.name for s in entry.stages]}"
+        )
     missing = [r for r in entry.recipes if not data.get(r)]
     if missing:
         raise ValueError(f"{name} needs {', '.join(missing)} dataset(s); got {sorted(data)}")
@@ -192,13 +202,32 @@ def train(
             stored = load_checkpoint(final)["extra"].get("summary", {})
             summaries[stage.name] = {**stored, "skipped": True}
         else:
-            summaries[stage.name] = runner(entry, stage, list(data[stage.recipe]), out,
-                                           stage_cfgs.get(stage.name, cfg), init, resume)
+            summaries[stage.name] = runner(
+                entry,
+                stage,
+                list(data[stage.recipe]),
+                out,
+                stage_cfgs.get(stage.name, cfg),
+                init,
+                resume,
+            )
         init = str(final)
     if len(entry.stages) == 1:
         return summaries[entry.stages[0].name]
     return {**summaries, "model": init}
 
 
-__all__ = ["ModelEntry", "Stage", "build_model", "entry_of", "get", "load_model", "names",
-           "register", "run_stage", "save_model", "train", "train_config"]
+__all__ = [
+    "ModelEntry",
+    "Stage",
+    "build_model",
+    "entry_of",
+    "get",
+    "load_model",
+    "names",
+    "register",
+    "run_stage",
+    "save_model",
+    "train",
+    "train_config",
+]

@@ -64,7 +64,9 @@ class Chain:
     def families(self) -> list[str]:
         return [s.family for s in self.steps]
 
-    def apply(self, audio: np.ndarray, sample_rate: int, sources: Sources | None = None) -> np.ndarray:
+    def apply(
+        self, audio: np.ndarray, sample_rate: int, sources: Sources | None = None
+    ) -> np.ndarray:
         y = np.asarray(audio, dtype=np.float32)
         for step in self.steps:
             fam = get(step.family)
@@ -120,8 +122,9 @@ class Axis:
             steps.append(Step(name, s, params.to_dict()))
         return Chain(tuple(steps))
 
-    def apply(self, audio: np.ndarray, sample_rate: int, rho: float,
-              sources: Sources | None = None) -> np.ndarray:
+    def apply(
+        self, audio: np.ndarray, sample_rate: int, rho: float, sources: Sources | None = None
+    ) -> np.ndarray:
         return self.chain(rho, sources).apply(audio, sample_rate, sources)
 
     def to_dict(self) -> dict[str, Any]:

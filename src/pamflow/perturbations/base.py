@@ -124,9 +124,7 @@ class Family(ABC, Generic[P]):
 
     # -- what subclasses write --------------------------------------------------------
     @abstractmethod
-    def _sample(
-        self, rng: np.random.Generator, strength: float, sources: Sources | None
-    ) -> P:
+    def _sample(self, rng: np.random.Generator, strength: float, sources: Sources | None) -> P:
         """Draw params at ``strength`` (already checked to lie in [0, 100])."""
 
     @abstractmethod

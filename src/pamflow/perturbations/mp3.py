@@ -96,7 +96,9 @@ class Mp3(Family[Mp3Params]):
         return mp3_roundtrip(audio, sample_rate, kbps, encode_rate=rate)
 
 
-def _lame_roundtrip(audio: np.ndarray, sample_rate: int, kbps: int, rate: int | None) -> np.ndarray | None:
+def _lame_roundtrip(
+    audio: np.ndarray, sample_rate: int, kbps: int, rate: int | None
+) -> np.ndarray | None:
     """In-process LAME round trip at the planned rate; None for clips too short for it
     (the caller then uses ffmpeg, deterministically for that clip length)."""
     from fast_mp3_augment import TooShortAudio, compress_roundtrip

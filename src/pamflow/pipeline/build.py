@@ -72,28 +72,41 @@ def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> Base
         with fs.open(marker, "r") as f:
             old = json.load(f)
         if old.get("digest") != digest:
-            changed = sorted(k for k in set(old.get("spec", {})) | set(spec.model_dump(mode="json"))
-                             if old.get("spec", {}).get(k) != spec.model_dump(mode="json").get(k))
+            changed = sorted(
+                k
+                for k in set(old.get("spec", {})) | set(spec.model_dump(mode="json"))
+                if old.get("spec", {}).get(k) != spec.model_dump(mode="json").get(k)
+            )
             raise SpecError(
                 f"{out} holds a build of another spec (recipe {old.get('recipe')!r}; fields that "
                 f"differ: {', '.join(changed) or 'recipe'}); use a new output folder"
             )
     else:
         fs.makedirs(root, exist_ok=True)
-        text = json.dumps({"recipe": recipe_name, "digest": digest,
-                           "spec": spec.model_dump(mode="json")}, indent=2, sort_keys=True)
+        text = json.dumps(
+            {"recipe": recipe_name, "digest": digest, "spec": spec.model_dump(mode="json")},
+            indent=2,
+            sort_keys=True,
+        )
         with atomic_open(marker, "w", fs=fs) as f:
             f.write(text)
     return spec
 
 
-def build_shard(recipe_name: str, spec_data: dict[str, Any], out: str, shard_index: int) -> dict[str, Any]:
+def build_shard(
+    recipe_name: str, spec_data: dict[str, Any], out: str, shard_index: int
+) -> dict[str, Any]:
     """Write shard ``shard_index`` (skipped when it is already complete); return its info."""
     recipe = get_recipe(recipe_name)
     spec = recipe.parse(spec_data)
     plan = plan_shards(spec)[shard_index]
     if storage.shard_done(out, plan.index):
-        return {"index": plan.index, "rows": plan.stop - plan.start, "skipped": True, "seconds": 0.0}
+        return {
+            "index": plan.index,
+            "rows": plan.stop - plan.start,
+            "skipped": True,
+            "seconds": 0.0,
+        }
     t0 = time.perf_counter()
     sources = sources_for(spec)
 
@@ -103,17 +116,29 @@ def build_shard(recipe_name: str, spec_data: dict[str, Any], out: str, shard_ind
             yield row
 
     info = storage.write_shard(
-        out, plan.index, rows(), recipe.schema(spec),
-        sample_rate=spec.sample_rate, audio_format=AUDIO_FORMATS[spec.audio_format],
+        out,
+        plan.index,
+        rows(),
+        recipe.schema(spec),
+        sample_rate=spec.sample_rate,
+        audio_format=AUDIO_FORMATS[spec.audio_format],
     )
-    return {"index": plan.index, "rows": info.rows, "skipped": info.skipped,
-            "seconds": time.perf_counter() - t0, "sha256": info.sha256}
+    return {
+        "index": plan.index,
+        "rows": info.rows,
+        "skipped": info.skipped,
+        "seconds": time.perf_counter() - t0,
+        "sha256": info.sha256,
+    }
 
 
 def finalize(recipe_name: str, spec: BaseSpec, out: str) -> dict[str, Any]:
     """Write ``dataset.json`` (last) and return the dataset summary."""
     storage.finalize_dataset(
-        out, recipe=recipe_name, spec=spec.model_dump(mode="json"), seed=spec.seed,
+        out,
+        recipe=recipe_name,
+        spec=spec.model_dump(mode="json"),
+        seed=spec.seed,
         num_shards=len(plan_shards(spec)),
     )
     return summarize(out)
@@ -131,8 +156,9 @@ def summarize(out: str) -> dict[str, Any]:
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
-def build_local(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str,
-                progress: ProgressFn | None = None) -> dict[str, Any]:
+def build_local(
+    recipe_name: str, spec: BaseSpec | dict[str, Any], out: str, progress: ProgressFn | None = None
+) -> dict[str, Any]:
     """The whole build in this process, shard after shard (no Prefect, no Dask)."""
     spec = prepare(recipe_name, spec, out)
     data = spec.model_dump(mode="json")
@@ -143,5 +169,14 @@ def build_local(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str,
     return finalize(recipe_name, spec, out)
 
 
-__all__ = ["ShardPlan", "build_local", "build_shard", "finalize", "plan_shards", "prepare",
-           "sources_for", "spec_digest", "summarize"]
+__all__ = [
+    "ShardPlan",
+    "build_local",
+    "build_shard",
+    "finalize",
+    "plan_shards",
+    "prepare",
+    "sources_for",
+    "spec_digest",
+    "summarize",
+]

@@ -29,8 +29,13 @@ def perturbation_gallery(out: Path, console: Console, sample_rate: int = 16000) 
             params = fam.sample(np.random.default_rng(0), rho, sources)
             y = fam.apply(clip, sample_rate, params, sources)
             sf.write(out / f"{fam.name}_{rho:03d}.wav", y, sample_rate, subtype="PCM_24")
-            table.add_row(fam.name, str(rho), f"{fam.value(rho):.4g} {fam.unit}",
-                          f"{si_sdr(clip, y):.1f}", f"{log_spectral_distance(clip, y, sample_rate):.2f}")
+            table.add_row(
+                fam.name,
+                str(rho),
+                f"{fam.value(rho):.4g} {fam.unit}",
+                f"{si_sdr(clip, y):.1f}",
+                f"{log_spectral_distance(clip, y, sample_rate):.2f}",
+            )
     console.print(table)
 
 
@@ -39,8 +44,12 @@ def run_demo(out: Path, console: Console) -> int:
 
     root = ensure_demo_corpus()
     sources = default_sources()
-    console.print(f"demo corpus: {root} ({len(sources)} recordings: "
-                  + ", ".join(f"{k} {len(sources.ids(k))}" for k in ("speech", "noise", "rir", "music", "instrument"))
-                  + ")")
+    console.print(
+        f"demo corpus: {root} ({len(sources)} recordings: "
+        + ", ".join(
+            f"{k} {len(sources.ids(k))}" for k in ("speech", "noise", "rir", "music", "instrument")
+        )
+        + ")"
+    )
     perturbation_gallery(out / "gallery", console)
     return 0

@@ -12,40 +12,52 @@ from pamflow import storage
 from pamflow.datasets import get_recipe
 
 
-def text_histogram(values: list[float], bins: int = 10, width: int = 40,
-                   range_: tuple[float, float] | None = None) -> list[str]:
+def text_histogram(
+    values: list[float], bins: int = 10, width: int = 40, range_: tuple[float, float] | None = None
+) -> list[str]:
     """A histogram as lines of text: ``[lo, hi)  count  ####``."""
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
     if v.size == 0:
         return ["(no values)"]
     counts, edges = np.histogram(v, bins=bins, range=range_)
     top = max(int(counts.max()), 1)
-    return [f"{edges[i]:8.2f} .. {edges[i + 1]:8.2f}  {c:6d}  {'#' * int(round(width * c / top))}"
-            for i, c in enumerate(counts)]
+    return [
+        f"{edges[i]:8.2f} .. {edges[i + 1]:8.2f}  {c:6d}  {'#' * int(round(width * c / top))}"
+        for i, c in enumerate(counts)
+    ]
 
 
 def describe(path: str, *, verify: bool = True) -> dict[str, Any]:
     from pamflow.pipeline.build import summarize
 
     ds = storage.Dataset.open(path)
-    info: dict[str, Any] = {"summary": summarize(path), "bytes": sum(s.bytes for s in ds.shards),
-                            "spec": ds.spec, "audio_columns": list(ds.audio_columns),
-                            "sample_rate": ds.sample_rate}
+    info: dict[str, Any] = {
+        "summary": summarize(path),
+        "bytes": sum(s.bytes for s in ds.shards),
+        "spec": ds.spec,
+        "audio_columns": list(ds.audio_columns),
+        "sample_rate": ds.sample_rate,
+    }
     if verify:
         info["problems"] = ds.verify().problems
     table = ds.to_table()  # every column but the audio
     recipe = get_recipe(ds.recipe)  # what to chart is the recipe's to say
-    info["histograms"] = {c: table.column(c).to_pylist() for c in recipe.histogram_columns
-                          if c in table.column_names}
+    info["histograms"] = {
+        c: table.column(c).to_pylist() for c in recipe.histogram_columns if c in table.column_names
+    }
     info["label_columns"] = list(recipe.label_columns)
     for c in recipe.count_columns:
         if c in table.column_names:
             vals = table.column(c).to_pylist()
-            info.setdefault("counts", {})[c] = {str(k): vals.count(k) for k in sorted(set(vals), key=str)}
+            info.setdefault("counts", {})[c] = {
+                str(k): vals.count(k) for k in sorted(set(vals), key=str)
+            }
     return info
 
 
-def inspect_dataset(path: str, *, console: Console, report: str | None = None, verify: bool = True) -> int:
+def inspect_dataset(
+    path: str, *, console: Console, report: str | None = None, verify: bool = True
+) -> int:
     info = describe(path, verify=verify)
     s = info["summary"]
     t = Table(title=f"{s['recipe']} dataset: {path}")

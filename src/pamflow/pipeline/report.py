@@ -120,8 +120,10 @@ def render_report(
     hists = info.get("histograms") or {}
     if hists:
         titles = get_recipe(ds.recipe).histogram_columns
-        figs = [_figure(_hist_svg(col, v, titles.get(col, col)), _hist_caption(v), col)
-                for col, v in hists.items()]
+        figs = [
+            _figure(_hist_svg(col, v, titles.get(col, col)), _hist_caption(v), col)
+            for col, v in hists.items()
+        ]
         parts.append(
             _section("distributions", "Distributions", f'<div class="plots">{"".join(figs)}</div>')
         )
@@ -215,7 +217,8 @@ def _example(ds: storage.Dataset, i: int, max_seconds: float) -> str:
     row = ds.row(i)
     audio_cols = [c for c in ds.audio_columns if c in row]
     meta = {c: v for c, v in row.items() if c not in audio_cols and c != "params"}
-    clips = {}
+    # column -> (audio, the part shown, rate, its spectrogram in dB if long enough), or None
+    clips: dict[str, tuple[np.ndarray, np.ndarray, int, np.ndarray | None] | None] = {}
     for c in audio_cols:
         if row[c] is None:
             clips[c] = None

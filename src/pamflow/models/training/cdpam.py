@@ -25,19 +25,19 @@ import dataclasses
 import functools
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 
 from pamflow.models import registry
 from pamflow.models.cdpam import CDPAM, CDPAMConfig
 from pamflow.models.losses import nt_xent, triplet_margin_ranking
 from pamflow.models.training.config import TrainConfig
-from pamflow.models.training.data import not_null
+from pamflow.models.training.data import RowFilter, not_null
 from pamflow.models.training.dpam import JND_TASK
 from pamflow.models.training.loop import Context, Task, fit
 from pamflow.models.training.state import load_init
@@ -90,7 +90,7 @@ def retrieval_hits(z_i: Tensor, z_j: Tensor) -> Tensor:
 
 
 def contrastive_step(
-    model: nn.Module, batch: dict[str, Any], ctx: Context
+    model: CDPAM, batch: dict[str, Any], ctx: Context[CDPAMTrainConfig]
 ) -> tuple[Tensor, Tensor]:
     """NT-Xent on the projected acoustic embeddings of the acoustic pairs and on the projected
     content embeddings of the content pairs, weighted by their counts (a kind with fewer
@@ -145,7 +145,7 @@ def cdpam_contrastive(
 # -- stages b and c: the loss-net on JND pairs, then on triplets -------------------------------
 
 
-def loss_net_mode(model: nn.Module, train_encoder: bool) -> None:
+def loss_net_mode(model: CDPAM, train_encoder: bool) -> None:
     """Training mode, with the encoder's batch-norm statistics frozen unless it trains."""
     model.train()
     if not train_encoder:
@@ -179,11 +179,14 @@ def cdpam_jnd(
     cfg = cfg or CDPAMTrainConfig()
     model = from_stage(init, cfg)
     mode = functools.partial(loss_net_mode, train_encoder=cfg.train_encoder)
-    task = dataclasses.replace(JND_TASK, name="cdpam-jnd", model_name="cdpam", train_mode=mode)
+    jnd: Task[CDPAM, CDPAMTrainConfig] = JND_TASK  # DPAM's task, serving any JND classifier
+    task = dataclasses.replace(jnd, name="cdpam-jnd", model_name="cdpam", train_mode=mode)
     return fit(task, model, data, out_dir, cfg, resume=resume, meta={"init": str(init)})
 
 
-def triplet_step(model: nn.Module, batch: dict[str, Any], ctx: Context) -> tuple[Tensor, Tensor]:
+def triplet_step(
+    model: CDPAM, batch: dict[str, Any], ctx: Context[CDPAMTrainConfig]
+) -> tuple[Tensor, Tensor]:
     """Margin ranking on ``d(reference, a)`` and ``d(reference, b)`` (one encoder pass for
     the three inputs); correct = the nearer one (A on a tie) is the labelled one."""
     x = torch.cat([ctx.augment(batch[c]) for c in ("reference", "a", "b")])
@@ -194,7 +197,7 @@ def triplet_step(model: nn.Module, batch: dict[str, Any], ctx: Context) -> tuple
     return loss, (d_b < d_a).long() == labels
 
 
-def triplet_rows(min_agreement: float | None):  # noqa: ANN201
+def triplet_rows(min_agreement: float | None) -> RowFilter:
     """Row filter: labelled triplets, with ``agreement >= min_agreement`` when given."""
 
     def keep(table: pa.Table) -> np.ndarray:
@@ -258,16 +261,30 @@ ENTRY = registry.register(
         architecture=CDPAM,
         config=CDPAMConfig,
         train_config=CDPAMTrainConfig,
+        # init: None for the first stage only; registry.train gives every later stage the
+        # previous stage's model.pt
         stages=(
-            registry.Stage("contrastive", "contrastive",
-                           lambda data, out, cfg, init, resume: cdpam_contrastive(
-                               data, out, cfg, resume=resume)),
-            registry.Stage("jnd", "jnd",
-                           lambda data, out, cfg, init, resume: cdpam_jnd(
-                               data, out, init, cfg, resume=resume)),
-            registry.Stage("triplet", "triplet",
-                           lambda data, out, cfg, init, resume: cdpam_triplet(
-                               data, out, init, cfg, resume=resume)),
+            registry.Stage(
+                "contrastive",
+                "contrastive",
+                lambda data, out, cfg, init, resume: cdpam_contrastive(
+                    data, out, cfg, resume=resume
+                ),
+            ),
+            registry.Stage(
+                "jnd",
+                "jnd",
+                lambda data, out, cfg, init, resume: cdpam_jnd(
+                    data, out, cast(str, init), cfg, resume=resume
+                ),
+            ),
+            registry.Stage(
+                "triplet",
+                "triplet",
+                lambda data, out, cfg, init, resume: cdpam_triplet(
+                    data, out, cast(str, init), cfg, resume=resume
+                ),
+            ),
         ),
         description="contrastive encoder + weighted-MLP distance (CDPAM, three stages)",
     )

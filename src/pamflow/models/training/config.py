@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pamflow.models.checkpoint import config_to_dict
+
+if TYPE_CHECKING:
+    from pamflow.models.base import ModelConfig
 
 #: fields a resumed run may change; any other difference from the checkpoint is an error
 RESUMABLE_CHANGES = frozenset(
@@ -56,6 +59,21 @@ class TrainConfig:
     gain_db: tuple[float, float] = (0.0, 0.0)
     log_every: int = 50
     checkpoint_every: int = 1000
+
+    if TYPE_CHECKING:
+        # What each model's subclass adds (see ``models/training/noresqa.py``), declared for
+        # the type checker only, so the registry reads any model's training config: at run
+        # time the base has neither (no model field, no tiny preset).
+
+        @property
+        def model(self) -> ModelConfig:
+            """The architecture's config: a field of each model's subclass."""
+            raise NotImplementedError
+
+        @classmethod
+        def tiny(cls, **overrides: Any) -> Self:
+            """Small sizes for tests and smoke runs: each model's subclass has its preset."""
+            raise NotImplementedError
 
     def __post_init__(self) -> None:
         checks = {

@@ -36,6 +36,8 @@ from pamflow.storage.torch import ShardMapDataset, collate
 SEED_KEY = "_batch_seed"
 
 Split = Literal["all", "train", "eval"]
+#: where a fixed-length crop of a longer clip starts (:func:`pamflow.storage.torch.collate`)
+Crop = Literal["start", "center", "random"]
 RowFilter = Callable[[pa.Table], np.ndarray]
 
 
@@ -233,7 +235,7 @@ class BatchCollate:
     in the batch) with ``crop`` = ``"random"``, ``"center"`` or ``"start"``; random crops
     come from ``numpy.random.default_rng`` of the batch seed the rows carry."""
 
-    def __init__(self, length: int | None, audio: Sequence[str], crop: str = "center") -> None:
+    def __init__(self, length: int | None, audio: Sequence[str], crop: Crop = "center") -> None:
         self.length, self.audio, self.crop = length, list(audio), crop
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -18,12 +18,13 @@ import dataclasses
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from pamflow.models import registry
+from pamflow.models.base import MetricModel
 from pamflow.models.dpam import DPAM, DPAMConfig
 from pamflow.models.losses import jnd_cross_entropy
 from pamflow.models.training.config import TrainConfig
@@ -64,7 +65,16 @@ class DPAMTrainConfig(TrainConfig):
         return cls(**{**kw, **overrides})
 
 
-def jnd_step(model: nn.Module, batch: dict[str, Any], ctx: Context) -> tuple[Tensor, Tensor]:
+class JNDClassifier(MetricModel, Protocol):
+    """A metric with its own JND classifier (DPAM, CDPAM): ``classify(x, y)`` -> logits
+    ``[B, 2]`` (class 1 = "different")."""
+
+    def classify(self, x: Tensor, y: Tensor, /) -> Tensor: ...
+
+
+def jnd_step(
+    model: JNDClassifier, batch: dict[str, Any], ctx: Context[TrainConfig]
+) -> tuple[Tensor, Tensor]:
     """JND cross-entropy of ``model.classify(reference, perturbed)`` (DPAM or CDPAM);
     correct = the arg-max class equals the label."""
     x, y = ctx.augment(batch["reference"]), ctx.augment(batch["perturbed"])
@@ -117,9 +127,11 @@ ENTRY = registry.register(
         config=DPAMConfig,
         train_config=DPAMTrainConfig,
         stages=(
-            registry.Stage("dpam", "jnd",
-                           lambda data, out, cfg, init, resume: train_dpam(
-                               data, out, cfg, resume=resume)),
+            registry.Stage(
+                "dpam",
+                "jnd",
+                lambda data, out, cfg, init, resume: train_dpam(data, out, cfg, resume=resume),
+            ),
         ),
         description="JND-trained deep feature distance (DPAM)",
     )

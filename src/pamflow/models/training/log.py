@@ -21,7 +21,10 @@ class Window:
     """Running sums over the steps since the last log record (synchronised only when read)."""
 
     def __init__(self) -> None:
-        self.loss, self.correct, self.counted = 0.0, 0.0, 0
+        # sums of tensors once a step is added: read (and synchronised) by record() only
+        self.loss: Tensor | float = 0.0
+        self.correct: Tensor | float = 0.0
+        self.counted = 0
         self.n, self.batches, self.seconds = 0, 0, 0.0
 
     def add(self, loss: Tensor, correct: Tensor, n: int, seconds: float) -> None:

@@ -28,13 +28,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 import pamflow
+from pamflow.models.base import MetricModel
 from pamflow.models.checkpoint import save_checkpoint
 from pamflow.models.training.augment import augment
 from pamflow.models.training.config import TrainConfig
@@ -42,6 +43,7 @@ from pamflow.models.training.data import (
     BatchCollate,
     RowFilter,
     RowsDataset,
+    Split,
     epoch_batches,
     open_rows,
     to_device,
@@ -49,12 +51,23 @@ from pamflow.models.training.data import (
 from pamflow.models.training.log import MetricsLog, Window, plot_metrics
 from pamflow.models.training.state import restore, rng_state
 
+# A task is typed by the model its step trains (an architecture, or a protocol such as
+# "has a JND classifier") and the training config its step reads (a model's own subclass
+# of TrainConfig, e.g. CDPAM's with ``temperature``). Tasks are contravariant in both: one
+# written for a wider model or config (JND_TASK: any JND classifier, any config) serves
+# every narrower one.
+M = TypeVar("M", bound=MetricModel)
+C = TypeVar("C", bound=TrainConfig)
+M_contra = TypeVar("M_contra", bound=MetricModel, contravariant=True)
+C_contra = TypeVar("C_contra", bound=TrainConfig, contravariant=True)
+C_co = TypeVar("C_co", bound=TrainConfig, covariant=True)
+
 
 @dataclass
-class Context:
+class Context(Generic[C_co]):
     """What a task's step function sees besides the model and the batch."""
 
-    cfg: TrainConfig
+    cfg: C_co
     sample_rate: int
     generator: torch.Generator | None  # augmentation draws; None when evaluating
 
@@ -66,11 +79,11 @@ class Context:
 
 
 #: a step: (model, batch on the device, context) -> (mean loss, per-item correctness [N])
-StepFn = Callable[[nn.Module, dict[str, Any], Context], tuple[Tensor, Tensor]]
+StepFn = Callable[[M_contra, dict[str, Any], Context[C_contra]], tuple[Tensor, Tensor]]
 
 
 @dataclass(frozen=True)
-class Task:
+class Task(Generic[M_contra, C_contra]):
     """One kind of training: what it reads and how a batch becomes a loss.
 
     ``name`` is stored in checkpoints (a resume must match it); ``model_name`` is the
@@ -84,18 +97,18 @@ class Task:
     model_name: str
     audio: tuple[str, ...]
     columns: tuple[str, ...]
-    step: StepFn
+    step: StepFn[M_contra, C_contra]
     keep: RowFilter | None = None
     group_columns: tuple[str, ...] = ()
-    train_mode: Callable[[nn.Module], Any] = lambda model: model.train()  # noqa: E731
+    train_mode: Callable[[M_contra], Any] = lambda model: model.train()
 
 
 def fit(
-    task: Task,
-    model: nn.Module,
+    task: Task[M, C],
+    model: M,
     data: list[str],
     out_dir: str | os.PathLike,
-    cfg: TrainConfig,
+    cfg: C,
     *,
     resume: bool = False,
     meta: dict[str, Any] | None = None,
@@ -114,7 +127,7 @@ def fit(
     length = round(cfg.clip_seconds * sr)
 
     # -- data: the training rows and the held-out rows, disjoint by split key ------------
-    def rows(split: str) -> RowsDataset:
+    def rows(split: Split) -> RowsDataset:
         return open_rows(
             data,
             audio=task.audio,
@@ -250,7 +263,11 @@ def fit(
 
 
 def batch_loader(
-    dataset: RowsDataset, keys: list, collate_fn: BatchCollate, cfg: TrainConfig, epoch: int
+    dataset: RowsDataset,
+    keys: list[list[tuple[int, int]]],
+    collate_fn: BatchCollate,
+    cfg: TrainConfig,
+    epoch: int,
 ) -> DataLoader:
     """A DataLoader over the given batches of ``dataset`` (pinned memory on CUDA); its own
     generator (workers' base seed) keeps torch's global RNG untouched."""
@@ -268,7 +285,7 @@ def batch_loader(
 
 
 @torch.no_grad()
-def evaluate_rows(task: Task, model: nn.Module, dataset: RowsDataset, cfg: TrainConfig) -> dict:
+def evaluate_rows(task: Task[M, C], model: M, dataset: RowsDataset, cfg: C) -> dict[str, Any]:
     """Mean loss and accuracy of ``task`` over ``dataset`` (centred crops of ``clip_seconds``,
     no augmentation, eval mode: nothing random is drawn, so evaluating during a run does not
     change what its training sees). The model must be on ``cfg.device`` already."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from pamflow.models import registry
 from pamflow.models.losses import noresqa_loss
@@ -58,7 +58,9 @@ def nmr_targets(batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
     return d_sdr, d_snr, torch.isfinite(d_snr)
 
 
-def nmr_step(model: nn.Module, batch: dict[str, Any], ctx: Context) -> tuple[Tensor, Tensor]:
+def nmr_step(
+    model: NORESQA, batch: dict[str, Any], ctx: Context[TrainConfig]
+) -> tuple[Tensor, Tensor]:
     """The NORESQA loss of ``model(a, b)``; correct = the preference head's arg-max."""
     out = model(ctx.augment(batch["a"]), ctx.augment(batch["b"]))
     d_sdr, d_snr, snr_defined = nmr_targets(batch)
@@ -99,9 +101,11 @@ ENTRY = registry.register(
         config=NORESQAConfig,
         train_config=NORESQATrainConfig,
         stages=(
-            registry.Stage("noresqa", "nmr",
-                           lambda data, out, cfg, init, resume: train_noresqa(
-                               data, out, cfg, resume=resume)),
+            registry.Stage(
+                "noresqa",
+                "nmr",
+                lambda data, out, cfg, init, resume: train_noresqa(data, out, cfg, resume=resume),
+            ),
         ),
         description="quality relative to a non-matching reference (NORESQA)",
     )

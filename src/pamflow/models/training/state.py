@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 
+from pamflow.models.base import MetricModel
 from pamflow.models.checkpoint import config_to_dict, load_checkpoint
 from pamflow.models.training.config import TrainConfig
+
+#: ``np.random.get_state()`` of the MT19937 generator: (kind, keys, pos, has_gauss, cached)
+LegacyState = tuple[str, NDArray[np.uint32], int, int, float]
 
 
 def rng_state(gen: torch.Generator, cuda: bool) -> dict[str, Any]:
     """Every RNG state as tensors and plain values (loadable with ``weights_only=True``)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (saved only)
+    # the legacy tuple: numpy's global RandomState is always MT19937 (a dict only for others)
+    state = cast(LegacyState, np.random.get_state())  # noqa: NPY002 (saved only)
+    kind, keys, pos, has_gauss, cached = state
     version, words, gauss_next = random.getstate()
     return {
         "torch": torch.get_rng_state(),
@@ -57,7 +64,7 @@ def restore(
     path: str | os.PathLike,
     task: str,
     cfg: TrainConfig,
-    model: torch.nn.Module,
+    model: MetricModel,
     opt: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     gen: torch.Generator,
@@ -74,7 +81,9 @@ def restore(
     saved = {**cfg.defaults(), **extra["train_config"]}
     now = cfg.to_dict()
     free = cfg.resumable_changes()
-    changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k not in free]
+    changed = [
+        k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k not in free
+    ]
     if changed:
         diff = {k: (saved.get(k), now.get(k)) for k in changed}
         raise ValueError(

@@ -21,8 +21,17 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def jnd_data(tmp_path_factory, demo_corpus):
     out = str(tmp_path_factory.mktemp("jnd") / "jnd")
-    build.build_local("jnd", {"num_examples": 24, "shard_size": 12, "clip_seconds": 1.0,
-                              "queries_per_sequence": 4, "families": ["white_noise", "eq", "mp3"]}, out)
+    build.build_local(
+        "jnd",
+        {
+            "num_examples": 24,
+            "shard_size": 12,
+            "clip_seconds": 1.0,
+            "queries_per_sequence": 4,
+            "families": ["white_noise", "eq", "mp3"],
+        },
+        out,
+    )
     return out
 
 
@@ -30,14 +39,23 @@ def test_dpam_training_flow_then_eval(prefect_server, jnd_data, tmp_path, capsys
     from pamflow.flows import run_training
 
     out = tmp_path / "run"
-    summary = run_training("dpam", [jnd_data], str(out),
-                           {"tiny": True, "max_steps": 4, "batch_size": 4, "clip_seconds": 1.0})
+    summary = run_training(
+        "dpam",
+        [jnd_data],
+        str(out),
+        {"tiny": True, "max_steps": 4, "batch_size": 4, "clip_seconds": 1.0},
+    )
     assert (out / "model.pt").exists() and (out / "metrics.jsonl").exists()
     assert (out / "metrics.png").stat().st_size > 1000
     assert summary  # what the run reported
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert any(r.get("split") == "train" for r in lines)
-    assert main(["eval", str(out / "model.pt"), "--data", jnd_data, "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            ["eval", str(out / "model.pt"), "--data", jnd_data, "--json", str(tmp_path / "r.json")]
+        )
+        == 0
+    )
     results = json.loads((tmp_path / "r.json").read_text())
     assert "jnd" in json.dumps(results) and "auc" in json.dumps(results).lower()
 

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
-from pamflow.storage import Column, Schema, finalize_dataset, write_shard
+from pamflow.storage import Column, Schema
 from pamflow.storage.torch import ShardIterableDataset, ShardMapDataset, collate, partition
+from pamflow.testing import write_dataset
 
 SR = 16000
 SIZES = (5, 3, 4, 1, 6)  # 19 rows in 5 shards: divides evenly by neither 2 nor 4
@@ -27,7 +28,6 @@ def audio_for(i: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def ds_path(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("torchds"))
     schema = Schema(
         [
             Column("reference", "audio"),
@@ -36,25 +36,27 @@ def ds_path(tmp_path_factory):
             Column("tag", "string", nullable=True),
         ]
     )
-    start = 0
-    for s, n in enumerate(SIZES):
-        rows = [
-            {
-                "index": i,
-                "example_id": f"ex-{i}",
-                "seed": i,
-                "params": {"i": i},
-                "reference": audio_for(i),
-                "perturbed": 0.5 * audio_for(i),
-                "strength": i / 4,
-                "tag": None if i % 3 else "x",
-            }
-            for i in range(start, start + n)
-        ]
-        write_shard(out, s, rows, schema, sample_rate=SR, row_group_size=2)
-        start += n
-    finalize_dataset(out, recipe="test", spec={}, seed=0, num_shards=len(SIZES))
-    return out
+    rows = [
+        {
+            "index": i,
+            "example_id": f"ex-{i}",
+            "seed": i,
+            "params": {"i": i},
+            "reference": audio_for(i),
+            "perturbed": 0.5 * audio_for(i),
+            "strength": i / 4,
+            "tag": None if i % 3 else "x",
+        }
+        for i in range(N)
+    ]
+    return write_dataset(
+        tmp_path_factory.mktemp("torchds"),
+        schema,
+        rows,
+        shard_sizes=SIZES,
+        sample_rate=SR,
+        row_group_size=2,
+    )
 
 
 def test_map_dataset_random_access(ds_path):
@@ -134,8 +136,13 @@ def test_iterable_two_ranks_two_workers_cover_every_row_once(ds_path, mode):
             buffer_size=4,
         )
         # forkserver: this test process runs threads (Prefect, Dask) that fork would copy
-        loader = DataLoader(ds, batch_size=3, num_workers=2, collate_fn=collate,
-                            multiprocessing_context="forkserver")
+        loader = DataLoader(
+            ds,
+            batch_size=3,
+            num_workers=2,
+            collate_fn=collate,
+            multiprocessing_context="forkserver",
+        )
         got = _indices(loader)
         assert len(got) == len(ds)  # __len__ is this rank's share
         per_rank.append(len(got))

@@ -9,7 +9,7 @@ import torch
 from scipy import signal
 
 import pamflow.models
-from pamflow.models import checkpoint as ck
+from pamflow.models import registry
 from pamflow.models.cdpam import CDPAM, CDPAMConfig
 from pamflow.models.dpam import DPAM, DPAMConfig
 from pamflow.models.metric import PerceptualLoss, resample_fft
@@ -17,16 +17,8 @@ from pamflow.models.noresqa import NORESQA, NORESQAConfig
 from pamflow.testing import speech_like
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def saved(tmp_path, model) -> str:
-    return str(ck.save(tmp_path / f"{type(model).__name__}.pt", model))
+    return str(registry.save_model(tmp_path / f"{type(model).__name__}.pt", model))
 
 
 @pytest.fixture

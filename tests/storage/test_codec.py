@@ -11,12 +11,7 @@ import soundfile as sf
 from pamflow.audio import encode
 from pamflow.storage import StorageError, decode_audio
 from pamflow.storage.codec import _float_wav
-
-
-def wav(x: np.ndarray, sr: int, subtype: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, x, sr, format="WAV", subtype=subtype, **kw)
-    return buf.getvalue()
+from pamflow.testing import audio_bytes
 
 
 def test_float_wav_fast_path_matches_libsndfile():
@@ -35,7 +30,7 @@ def test_float_wav_fast_path_matches_libsndfile():
 @pytest.mark.parametrize("subtype", ["PCM_24", "DOUBLE"])
 def test_other_wavs_take_the_general_path(subtype):
     x = np.linspace(-0.5, 0.5, 800, dtype=np.float32)
-    data = wav(x, 16000, subtype)
+    data = audio_bytes(x, 16000, subtype)
     assert _float_wav(data) is None
     y, sr = decode_audio(data)
     assert sr == 16000 and y.dtype == np.float32 and np.max(np.abs(y - x)) < 1e-6
@@ -43,7 +38,7 @@ def test_other_wavs_take_the_general_path(subtype):
 
 def test_stereo_float_wav_is_downmixed_by_general_path():
     x = np.stack([np.full(100, 0.2), np.full(100, 0.4)], axis=1).astype(np.float32)
-    data = wav(x, 8000, "FLOAT")
+    data = audio_bytes(x, 8000, "FLOAT")
     assert _float_wav(data) is None
     y, _ = decode_audio(data)
     assert y.shape == (100,) and np.allclose(y, 0.3)
@@ -53,7 +48,7 @@ def test_bad_cells_are_named():
     x = np.zeros(100, np.float32)
     x[5] = np.nan
     with pytest.raises(StorageError, match=r"e1_ref.wav.*NaN or inf"):
-        decode_audio({"bytes": wav(x, 8000, "FLOAT"), "path": "e1_ref.wav"})
+        decode_audio({"bytes": audio_bytes(x, 8000, "FLOAT"), "path": "e1_ref.wav"})
     truncated = encode(np.zeros(1000, np.float32), 8000, format="WAV", subtype="FLOAT")[:-400]
     assert _float_wav(truncated) is None  # left to libsndfile, like any other file
     assert decode_audio(truncated)[0].shape == (900,)

@@ -1,4 +1,4 @@
-"""Writing shards and dataset.json: schema, encoding fidelity, atomicity, interop."""
+"""Writing shards and dataset.json: encoding fidelity, atomicity, interop, finalizing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
@@ -81,22 +80,6 @@ def snr_db(ref: np.ndarray, test: np.ndarray) -> float:
     ref = ref.astype(np.float64)
     err = test.astype(np.float64) - ref
     return 10 * np.log10(np.sum(ref**2) / max(np.sum(err**2), 1e-300))
-
-
-def test_schema_base_columns_and_arrow_types():
-    s = Schema([Column("a", "audio"), Column("j", "json", nullable=True)])
-    assert s.names == ["index", "example_id", "seed", "params", "a", "j"]
-    arrow = s.to_arrow()
-    assert arrow.field("a").type == pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    assert arrow.field("params").type == pa.string()
-    assert s.audio_columns == ["a"] and s.json_columns == ["params", "j"]
-    assert Schema.from_dict(s.to_dict()) == s
-    with pytest.raises(StorageError, match="base column"):
-        Schema([Column("seed", "int64")])
-    with pytest.raises(StorageError, match="declared twice"):
-        Schema([Column("x", "bool"), Column("x", "bool")])
-    with pytest.raises(StorageError, match="unknown kind 'float32'"):
-        Column("x", "float32")
 
 
 def test_dataset_json_and_checksums(tmp_path):

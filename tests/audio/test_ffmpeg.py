@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import tempfile
 
 import numpy as np
 import pytest
-import soundfile as sf
 from scipy import signal
 
 from pamflow.audio import AudioError, load
 from pamflow.audio import ffmpeg as ff
-from pamflow.testing import chirp, sine, speech_like
+from pamflow.testing import audio_bytes, chirp, lag_of, sine, speech_like
 
 
 def music_like(seconds: float, sample_rate: int, seed: int) -> np.ndarray:
@@ -35,14 +33,6 @@ def music_like(seconds: float, sample_rate: int, seed: int) -> np.ndarray:
         )
         y[start : start + hit.size] += 2 * hit
     return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
-
-
-def lag_of(x: np.ndarray, y: np.ndarray, max_lag: int = 2000) -> int:
-    """Lag of y against x at the cross-correlation peak (positive: y is late)."""
-    n = 1 << (x.size + y.size).bit_length()
-    cc = np.fft.irfft(np.fft.rfft(y, n) * np.conj(np.fft.rfft(x, n)), n)
-    lags = np.r_[np.arange(0, max_lag + 1), np.arange(-max_lag, 0)]
-    return int(lags[np.argmax(cc[lags])])
 
 
 def band_gain_db(x, y, sr, lo, hi):
@@ -212,9 +202,7 @@ def stereo() -> np.ndarray:
 
 
 def test_decode_bytes_wav_is_exact(stereo):
-    buf = io.BytesIO()
-    sf.write(buf, stereo, 44100, format="WAV", subtype="FLOAT")
-    y, sr = ff.decode_bytes(buf.getvalue(), name="a.wav")
+    y, sr = ff.decode_bytes(audio_bytes(stereo, 44100, "FLOAT"), name="a.wav")
     assert sr == 44100 and y.dtype == np.float32 and np.array_equal(y, stereo)
 
 

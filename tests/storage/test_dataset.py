@@ -1,4 +1,6 @@
-"""Reading datasets: Dataset.open, versions, verify, fsspec (memory://), derive_dataset."""
+"""Reading datasets: Dataset.open, versions, verify, fsspec (memory://).
+
+The small dataset read here is made by ``make_dataset`` (tests/storage/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,65 +8,21 @@ import json
 import os
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pamflow.storage import (
     SCHEMA_VERSION,
-    Column,
     Dataset,
-    Schema,
     SchemaVersionError,
     StorageError,
     derive_dataset,
-    finalize_dataset,
-    write_shard,
 )
 
 SR = 16000
-SCHEMA = Schema(
-    [
-        Column("reference", "audio"),
-        Column("strength", "float64"),
-        Column("label", "int64", nullable=True),
-    ]
-)
 
 
-def audio_for(i: int) -> np.ndarray:
-    t = np.arange(2000) / SR
-    return (0.4 * np.sin(2 * np.pi * (150 + 41 * i) * t)).astype(np.float32)
-
-
-def make_dataset(out: str, sizes=(3, 2, 3)) -> None:
-    start = 0
-    for s, n in enumerate(sizes):
-        rows = [
-            {
-                "index": i,
-                "example_id": f"ex-{i}",
-                "seed": i,
-                "params": {"i": i},
-                "reference": audio_for(i),
-                "strength": i / 2,
-                "label": None,
-            }
-            for i in range(start, start + n)
-        ]
-        write_shard(out, s, rows, SCHEMA, sample_rate=SR, row_group_size=2)
-        start += n
-    finalize_dataset(out, recipe="test", spec={"sizes": list(sizes)}, seed=3, num_shards=len(sizes))
-
-
-@pytest.fixture
-def ds_path(tmp_path):
-    out = str(tmp_path / "ds")
-    make_dataset(out)
-    return out
-
-
-def test_open_and_read(ds_path):
+def test_open_and_read(ds_path, audio_for):
     ds = Dataset.open(ds_path)
     assert (ds.num_rows, len(ds.shards), ds.recipe, ds.seed) == (8, 3, "test", 3)
     assert ds.sample_rate == SR and ds.audio_columns == ["reference"]
@@ -139,7 +97,7 @@ def test_verify_catches_corruption_and_missing(ds_path):
         report.raise_if_failed()
 
 
-def test_memory_filesystem():
+def test_memory_filesystem(make_dataset, audio_for):
     import fsspec
 
     url = "memory://pamflow-test/ds"
@@ -160,41 +118,3 @@ def test_memory_filesystem():
         assert dst.info["derived_from"]["path"] == "memory:///pamflow-test/ds"
     finally:
         fs.rm("/pamflow-test", recursive=True)
-
-
-def test_derive_dataset_relabels_without_touching_source(ds_path, tmp_path):
-    src = Dataset.open(ds_path)
-    before = open(f"{ds_path}/dataset.json").read()
-    labels = {"ex-1": 1, "ex-6": 0}
-
-    def update(t: pa.Table) -> pa.Table:
-        ids = t.column("example_id").to_pylist()
-        lab = pa.array([labels.get(i) for i in ids], pa.int64())
-        t = t.set_column(t.column_names.index("label"), "label", lab)
-        return t.append_column("label_source", pa.array(["human"] * len(ids), pa.string()))
-
-    dst = derive_dataset(ds_path, str(tmp_path / "new"), update, note="votes.csv")
-    assert open(f"{ds_path}/dataset.json").read() == before and src.verify().ok
-    assert dst.info["derived_from"]["note"] == "votes.csv"
-    assert dst.info["derived_from"]["shards_sha256"] == [s.sha256 for s in src.shards]
-    assert (dst.recipe, dst.spec, dst.seed) == (src.recipe, src.spec, src.seed)
-    assert dst.schema["label_source"].kind == "string" and dst.verify().ok
-    table = dst.to_table(["example_id", "label", "label_source"])
-    got = dict(
-        zip(table.column("example_id").to_pylist(), table.column("label").to_pylist(), strict=True)
-    )
-    assert got["ex-1"] == 1 and got["ex-6"] == 0 and got["ex-0"] is None
-    assert src.row(5)["reference"] == dst.row(5)["reference"]  # audio bytes copied as is
-    with pytest.raises(StorageError, match="already holds a dataset"):
-        derive_dataset(ds_path, str(tmp_path / "new"), update, note="again")
-    with pytest.raises(StorageError, match="not the source"):
-        derive_dataset(ds_path, ds_path, update, note="in place")
-    with pytest.raises(StorageError, match="keep every row"):
-        derive_dataset(ds_path, str(tmp_path / "bad"), lambda t: t.slice(1), note="drop")
-    with pytest.raises(StorageError, match="reordered"):
-        derive_dataset(
-            ds_path,
-            str(tmp_path / "bad2"),
-            lambda t: t.take([1, 0] + list(range(2, t.num_rows))),
-            note="swap",
-        )

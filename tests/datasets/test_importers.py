@@ -17,8 +17,18 @@ from pamflow.testing import row_digests, speech_like
 @pytest.fixture(scope="module")
 def unlabelled(tmp_path_factory, demo_corpus):
     out = str(tmp_path_factory.mktemp("jnd") / "jnd")
-    build.build_local("jnd", {"num_examples": 6, "shard_size": 3, "clip_seconds": 1.0, "labels": "none",
-                              "queries_per_sequence": 3, "families": ["white_noise", "eq"]}, out)
+    build.build_local(
+        "jnd",
+        {
+            "num_examples": 6,
+            "shard_size": 3,
+            "clip_seconds": 1.0,
+            "labels": "none",
+            "queries_per_sequence": 3,
+            "families": ["white_noise", "eq"],
+        },
+        out,
+    )
     return out
 
 
@@ -26,9 +36,11 @@ def test_judgments_make_a_new_labelled_dataset_and_leave_the_old_one(unlabelled,
     before = row_digests(unlabelled)
     ids = [r["example_id"] for r in storage.Dataset.open(unlabelled).iter_rows(["example_id"])]
     csv = tmp_path / "judgments.csv"
-    csv.write_text("example_id,listener,answer\n"
-                   f"{ids[0]},a,1\n{ids[0]},b,1\n{ids[0]},c,0\n"
-                   f"{ids[1]},a,same\n{ids[2]},a,1\n{ids[2]},b,0\n")
+    csv.write_text(
+        "example_id,listener,answer\n"
+        f"{ids[0]},a,1\n{ids[0]},b,1\n{ids[0]},c,0\n"
+        f"{ids[1]},a,same\n{ids[2]},a,1\n{ids[2]},b,0\n"
+    )
     out = str(tmp_path / "labelled")
     summary = import_judgments(unlabelled, str(csv), out)
     assert summary["labelled"] == 2 and summary["ties"] == 1 and summary["votes"] == 6
@@ -57,12 +69,17 @@ def test_dpam_list_import_quarantines_bad_files(tmp_path):
     sr = 22050
     x = speech_like(1.0, sr, seed=1)
     sf.write(tmp_path / "ref.wav", x, sr, subtype="FLOAT")
-    sf.write(tmp_path / "test.wav", x + 0.01 * np.random.default_rng(0).standard_normal(x.size), sr,
-             subtype="FLOAT")
+    sf.write(
+        tmp_path / "test.wav",
+        x + 0.01 * np.random.default_rng(0).standard_normal(x.size),
+        sr,
+        subtype="FLOAT",
+    )
     sf.write(tmp_path / "silent.wav", np.zeros(sr, np.float32), sr)
     (tmp_path / "list.txt").write_text(
         "ref.wav\ttest.wav\t1\t white\nref.wav\tmissing.wav\t0\nref.wav\tsilent.wav\t0\n"
-        "ref.wav\tref.wav\t0\n")
+        "ref.wav\tref.wav\t0\n"
+    )
     out = str(tmp_path / "dpam")
     summary = import_dpam_list(str(tmp_path / "list.txt"), out)
     assert summary == {"recipe": "jnd", "path": out, "rows": 2, "quarantined": 2}

@@ -10,8 +10,14 @@ from pamflow.pipeline import build
 from pamflow.testing import row_digests
 
 FAMILIES = ["white_noise", "reverb_drr", "mp3", "eq", "pops"]
-SPEC = {"num_examples": 24, "shard_size": 8, "clip_seconds": 1.0, "queries_per_sequence": 4,
-        "families": FAMILIES, "seed": 5}
+SPEC = {
+    "num_examples": 24,
+    "shard_size": 8,
+    "clip_seconds": 1.0,
+    "queries_per_sequence": 4,
+    "families": FAMILIES,
+    "seed": 5,
+}
 
 pytestmark = pytest.mark.integration
 
@@ -23,11 +29,14 @@ def local_rows(tmp_path_factory, demo_corpus):
     return row_digests(out)
 
 
-def test_flow_on_two_workers_matches_one_process(prefect_server, dask_cluster, local_rows, tmp_path):
+def test_flow_on_two_workers_matches_one_process(
+    prefect_server, dask_cluster, local_rows, tmp_path
+):
     out = str(tmp_path / "flow")
     seen = []
-    summary = build_dataset("jnd", SPEC, out, cluster=dask_cluster.scheduler_address,
-                            on_shard=seen.append)
+    summary = build_dataset(
+        "jnd", SPEC, out, cluster=dask_cluster.scheduler_address, on_shard=seen.append
+    )
     assert summary["rows"] == 24 and summary["shards"] == 3
     assert sorted(s["index"] for s in seen) == [0, 1, 2]
     assert storage.Dataset.open(out).verify().ok
@@ -52,7 +61,8 @@ def test_flow_publishes_a_summary_artifact(prefect_server, dask_cluster, tmp_pat
     async def artifacts():
         async with get_client() as client:
             return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["dataset-jnd"])))
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["dataset-jnd"]))
+            )
 
     found = asyncio.run(artifacts())
     mine = [a.data for a in found if out in a.data]

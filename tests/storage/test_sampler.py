@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from pamflow import storage
 from pamflow.storage.sampler import DisjointBatchSampler
 from pamflow.storage.torch import ShardMapDataset, collate
+from pamflow.testing import write_dataset
 
 
 def _keys(n: int = 200, sources: int = 40, seed: int = 0) -> list[set[str]]:
@@ -120,9 +121,7 @@ def tiny(tmp_path_factory):
                 "positive_source_id": f"rec{p}",
             }
         )
-    storage.write_shard(out, 0, rows[:17], schema, sample_rate=16000)
-    storage.write_shard(out, 1, rows[17:], schema, sample_rate=16000)
-    storage.finalize_dataset(out, recipe="test", spec={}, seed=0, num_shards=2)
+    write_dataset(out, schema, rows, shard_sizes=(17, 13), sample_rate=16000)
     return out, rows
 
 

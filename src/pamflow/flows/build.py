@@ -22,7 +22,7 @@ from prefect.events import emit_event
 from prefect.futures import as_completed
 from prefect_dask import DaskTaskRunner
 
-from pamflow.flows import progress
+from pamflow.flows import progress, settings
 from pamflow.pipeline import build as lib
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -39,7 +39,27 @@ BUILT_EVENT = "pamflow.dataset.built"
 def build_shard_task(
     recipe: str, spec: dict[str, Any], out: str, shard_index: int
 ) -> dict[str, Any]:
-    return lib.build_shard(recipe, spec, out, shard_index)
+    return {**lib.build_shard(recipe, spec, out, shard_index), "worker": worker_name()}
+
+
+def worker_name() -> str:
+    """The Dask worker running this code (its name, or address), or ``local``."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except ValueError:  # not inside a Dask worker
+        return "local"
+    return str(worker.name if worker.name is not None else worker.address)
+
+
+@task(name="check-output-visible")
+def output_visible_task(out: str) -> bool:
+    """Whether the build marker ``prepare`` wrote in ``out`` is visible from a worker."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(out)
+    return bool(fs.exists(f"{root.rstrip('/')}/{lib.BUILD_FILE}"))
 
 
 @task(name="finalize-dataset")
@@ -71,10 +91,42 @@ def summary_markdown(summary: dict[str, Any], throughput: float | None = None) -
     return "\n".join(lines)
 
 
+def placement_markdown(shards: list[dict[str, Any]]) -> str:
+    """Which worker wrote which shard (a section of the build artifact)."""
+    lines = [
+        "",
+        "",
+        "## shards",
+        "",
+        "| shard | worker | rows | seconds | skipped |",
+        "|---|---|---|---|---|",
+    ]
+    for s in sorted(shards, key=lambda s: s["index"]):
+        lines.append(
+            f"| {s['index']} | {s.get('worker', '')} | {s['rows']} | "
+            f"{s['seconds']:.2f} | {s['skipped']} |"
+        )
+    return "\n".join(lines)
+
+
 @flow(name="build-dataset", log_prints=True)
-def build_dataset_flow(recipe: str, spec: dict[str, Any], out: str) -> dict[str, Any]:
+def build_dataset_flow(
+    recipe: str,
+    spec: dict[str, Any],
+    out: str,
+    retrain: bool = False,
+    check_workers: bool = False,
+) -> dict[str, Any]:
+    """Build into ``out`` (absolute, or a URL); ``retrain`` labels the event it emits so the
+    training deployments fire; ``check_workers`` first makes sure a worker of the cluster sees
+    ``out`` (a path only this machine has would build every shard elsewhere)."""
     logger = get_run_logger()
     parsed = lib.prepare(recipe, spec, out)
+    if check_workers and not output_visible_task.submit(out).result():
+        raise ValueError(
+            f"{out}: the cluster's workers cannot see the output folder (it is not on storage "
+            "they share with this machine); use a shared path or an fsspec URL"
+        )
     data = parsed.model_dump(mode="json")
     plans = lib.plan_shards(parsed)
     logger.info(
@@ -82,15 +134,18 @@ def build_dataset_flow(recipe: str, spec: dict[str, Any], out: str) -> dict[str,
     )
     t0 = time.perf_counter()
     futures = [build_shard_task.submit(recipe, data, out, p.index) for p in plans]
+    shards = []
     for fut in as_completed(futures):
-        progress.report(fut.result())
+        info = fut.result()
+        shards.append(info)
+        progress.report(info)
     elapsed = time.perf_counter() - t0
     summary = finalize_task(recipe, data, out)
     rate = parsed.num_examples / elapsed if elapsed > 0 else None
     summary["seconds"] = elapsed
     create_markdown_artifact(
         key=f"dataset-{recipe}",
-        markdown=summary_markdown(summary, rate),
+        markdown=summary_markdown(summary, rate) + placement_markdown(shards),
         description=f"{recipe} dataset at {out}",
     )
     # what training deployments are triggered by (prefect.yaml)
@@ -100,8 +155,9 @@ def build_dataset_flow(recipe: str, spec: dict[str, Any], out: str) -> dict[str,
             "prefect.resource.id": f"pamflow.dataset.{recipe}",
             "pamflow.recipe": recipe,
             "pamflow.path": out,
+            "pamflow.retrain": "true" if retrain else "false",
         },
-        payload={"path": out, "recipe": recipe, "rows": summary["rows"]},
+        payload={"path": out, "recipe": recipe, "rows": summary["rows"], "retrain": retrain},
     )
     return summary
 
@@ -180,9 +236,13 @@ def build_dataset(
     workers: int | None = None,
     cluster: str | None = None,
     on_shard: ProgressFn | None = None,
+    retrain: bool = False,
 ) -> dict[str, Any]:
     """Run the build flow on a Dask task runner (see :func:`task_runner`); ``on_shard`` is
-    called with each finished shard's info (rows, seconds, skipped) in this process."""
+    called with each finished shard's info (rows, seconds, skipped, worker) in this process.
+    ``out`` is made absolute first (workers and triggered flows run elsewhere); with
+    ``retrain`` the finished build fires the training deployments."""
+    out = settings.absolute(out)
     lib.prepare(recipe, spec, out)  # a bad spec fails here, before a cluster starts
     malloc = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
     with prefect_api(), progress.listening(on_shard), dask.config.set(malloc):
@@ -190,20 +250,34 @@ def build_dataset(
         # prefect-dask declares DaskTaskRunner a bare TaskRunner (of Prefect's default future
         # type), which Flow.with_options' TaskRunner[PrefectFuture] rejects
         build_flow = build_dataset_flow.with_options(task_runner=runner)  # type: ignore[arg-type]
-        return build_flow(recipe, spec, out)
+        return build_flow(recipe, spec, out, retrain, bool(cluster))
 
 
 @flow(name="scheduled-build", log_prints=True)
 def scheduled_build(
-    recipe: str, spec: dict[str, Any], out_root: str, workers: int = 2, cluster: str | None = None
+    recipe: str,
+    spec: dict[str, Any],
+    out_root: str | None = None,
+    workers: int = 2,
+    cluster: str | None = None,
+    on_cluster: bool = False,
+    retrain: bool = False,
 ) -> dict[str, Any]:
-    """A build into a fresh folder ``out_root/RECIPE-YYYYmmddTHHMMSSZ`` (for schedules).
+    """A build into a fresh folder ``OUT_ROOT/RECIPE-YYYYmmddTHHMMSSZ`` (for deployments).
 
+    Read when the flow runs (:mod:`pamflow.flows.settings`): ``out_root`` defaults to
+    ``$PAMFLOW_DATA_DIR/RECIPE``; ``on_cluster`` takes the scheduler from
+    ``DASK_SCHEDULER_ADDRESS`` (``cluster`` names one directly); ``PAMFLOW_SPEC_OVERRIDES``
+    is merged into ``spec``. ``retrain`` lets the finished build trigger retraining.
     The seed is the spec's, so every scheduled build of an unchanged spec gives the same rows;
     vary ``spec.seed`` in the deployment to draw new data.
     """
     from datetime import UTC, datetime
 
+    root = out_root or f"{settings.required(settings.DATA_DIR).rstrip('/')}/{recipe}"
+    if on_cluster and not cluster:
+        cluster = settings.required(settings.SCHEDULER)
+    spec = {**spec, **settings.overrides(settings.SPEC_OVERRIDES)}
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = f"{out_root.rstrip('/')}/{recipe}-{stamp}"
-    return build_dataset(recipe, spec, out, workers=workers, cluster=cluster)
+    out = f"{root.rstrip('/')}/{recipe}-{stamp}"
+    return build_dataset(recipe, spec, out, workers=workers, cluster=cluster, retrain=retrain)

@@ -11,13 +11,16 @@ the training task asks the scheduler for a worker with a ``GPU`` resource
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
 import dask
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.events import emit_event
 
+from pamflow.flows import settings
 from pamflow.models import registry
 
 
@@ -43,10 +46,13 @@ def stage_task(
 ) -> dict[str, Any]:
     """One training stage of ``model`` (:func:`pamflow.models.registry.run_stage`); plain
     values in, so the task ships to any Dask worker."""
+    from pamflow.flows.build import worker_name
+
     entry = registry.get(model)
     (spec,) = [s for s in entry.stages if s.name == stage]
     conf = registry.train_config(model, cfg)
-    return registry.run_stage(entry, spec, data, Path(out), conf, init, resume)
+    summary = registry.run_stage(entry, spec, data, Path(out), conf, init, resume)
+    return {**summary, "worker": worker_name()}
 
 
 def _submit_stage(
@@ -63,25 +69,71 @@ def _submit_stage(
     ).result()
 
 
+#: the event a finished training emits; its resource is ``pamflow.model.<model>``
+TRAINED_EVENT = "pamflow.model.trained"
+
+
+def gpu_workers(cluster: str) -> list[str]:
+    """The workers of the Dask scheduler at ``cluster`` that offer a ``GPU`` resource."""
+    from distributed import Client
+
+    with Client(cluster, timeout=30) as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+    return sorted(a for a, w in workers.items() if w.get("resources", {}).get("GPU", 0) >= 1)
+
+
 def _resources(device: str, cluster: str | None) -> contextlib.AbstractContextManager[Any]:
-    if cluster and device.startswith("cuda"):
-        return dask.annotate(resources={"GPU": 1})
-    return contextlib.nullcontext()
+    """Where the training tasks may run. On a cluster, ``cuda`` waits (up to
+    ``PAMFLOW_GPU_WAIT_S``, 600 s) for a worker offering a ``GPU`` resource and asks for
+    one, or fails with one line; ``auto`` asks for one when the cluster has any (the task
+    then uses CUDA where that worker has it); ``cpu`` runs anywhere."""
+    if not cluster or device == "cpu":
+        return contextlib.nullcontext()
+    gpu = {"resources": {"GPU": 1}}
+    if device == "auto":
+        return dask.annotate(**gpu) if gpu_workers(cluster) else contextlib.nullcontext()
+    wait_s = float(settings.optional(settings.GPU_WAIT_S) or 600)
+    deadline = time.monotonic() + wait_s
+    while not gpu_workers(cluster):
+        if time.monotonic() > deadline:
+            raise ValueError(
+                f"device {device!r}: no worker of the Dask cluster at {cluster} offers a GPU "
+                f"resource after {wait_s:g} s; start one with `pamflow worker {cluster} --gpus 1`"
+            )
+        time.sleep(2)
+    return dask.annotate(**gpu)
 
 
-def _report(model: str, out: str, summary: dict[str, Any]) -> None:
-    rows = [
-        f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
-        for k, v in summary.items()
-        if not isinstance(v, dict | list)
-    ]
-    create_markdown_artifact(
-        key=f"train-{model}",
-        description=f"{model} training run at {out}",
-        markdown="\n".join(
-            [f"# {model} training", "", f"`{out}`", "", "| metric | value |", "|---|---|", *rows]
-        ),
-    )
+def _markdown_table(title: str, where: str, rows: dict[str, Any]) -> str:
+    lines = [f"# {title}", "", f"`{where}`", "", "| metric | value |", "|---|---|"]
+    for k, v in rows.items():
+        lines.append(f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |")
+    return "\n".join(lines)
+
+
+def _flat(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested results as ``a.b.c -> value`` (lists left out)."""
+    out: dict[str, Any] = {}
+    for k, v in summary.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        elif not isinstance(v, list):
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+@task(name="evaluate-model", task_run_name="evaluate-{model}")
+def evaluate_task(model: str, checkpoint: str, data: list[str]) -> dict[str, Any]:
+    """The checkpoint on the held-out split of the datasets it was trained on that evaluation
+    reads (recipes declaring ``evaluated_on``); ``{}`` when there are none."""
+    from pamflow.datasets import get_recipe
+    from pamflow.models.evaluate import evaluate
+    from pamflow.storage import Dataset
+
+    evaluable = [p for p in data if get_recipe(Dataset.open(p).recipe).evaluated_on]
+    if not evaluable:
+        return {}
+    return evaluate(checkpoint, evaluable, split="eval", device="cpu")
 
 
 @flow(name="train-metric", log_prints=True)
@@ -92,34 +144,82 @@ def train_flow(
     config: dict[str, Any] | None = None,
     resume: bool = False,
     cluster: str | None = None,
-    new_run_folder: bool = False,
+    evaluate: bool = True,
 ) -> dict[str, Any]:
-    """Train ``model`` ("dpam", "cdpam" or "noresqa") on the datasets at ``data``; with
-    ``new_run_folder`` the run goes to ``out/RUN-YYYYmmddTHHMMSSZ`` (for triggered retraining)."""
-    if new_run_folder:
-        from datetime import UTC, datetime
-
-        out = f"{out.rstrip('/')}/run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    cfg = dict(config or {})
-    conf = registry.train_config(model, cfg)  # a bad config fails before any work
-    entry = registry.get(model)
+    """Train ``model`` (a name in :mod:`pamflow.models.registry`) on the datasets at ``data``
+    into ``out``, one task per stage; then emit ``pamflow.model.trained`` and, with
+    ``evaluate``, score the model on the held-out split and publish the table as the artifact
+    ``evaluation-MODEL``. On a cluster the tasks ask for a ``GPU`` worker as the config's
+    ``device`` says (see :func:`_resources`)."""
+    conf = registry.train_config(model, dict(config or {}))  # a bad config fails here
+    data = [settings.absolute(p) for p in data]
+    out = settings.absolute(out)
     groups = datasets_by_recipe(data)
-    device = str(cfg.get("device", "cpu"))
-    with _resources(device, cluster):
+    with _resources(conf.device, cluster):
         summary = registry.train(model, groups, out, conf, resume=resume, runner=_submit_stage)
-    flat = (
-        summary
-        if len(entry.stages) == 1
-        else {
-            f"{s}.{k}": v
-            for s, d in summary.items()
-            if isinstance(d, dict)
-            for k, v in d.items()
-            if not isinstance(v, dict | list)
-        }
-    )
-    _report(model, out, flat)
+        checkpoint = str(summary["model"])
+        create_markdown_artifact(
+            key=f"train-{model}",
+            description=f"{model} training run at {out}",
+            markdown=_markdown_table(f"{model} training", out, _flat(summary)),
+        )
+        metrics = {k: v for k, v in _flat(summary).items() if isinstance(v, int | float)}
+        emit_event(
+            event=TRAINED_EVENT,
+            resource={"prefect.resource.id": f"pamflow.model.{model}", "pamflow.path": out},
+            payload={"checkpoint": checkpoint, "data": data, "metrics": metrics},
+        )
+        if evaluate:
+            results = evaluate_task.submit(model, checkpoint, data).result()
+            summary["evaluation"] = results
+            create_markdown_artifact(
+                key=f"evaluation-{model}",
+                description=f"{model} at {checkpoint} on the held-out split",
+                markdown=_markdown_table(
+                    f"{model} on held-out rows", checkpoint, _flat(results) or {"rows": 0}
+                ),
+            )
     return summary
+
+
+@flow(name="retrain", log_prints=True)
+def retrain_flow(
+    model: str,
+    data: list[str],
+    out_root: str | None = None,
+    config: dict[str, Any] | None = None,
+    cluster: str | None = None,
+    on_cluster: bool = False,
+) -> dict[str, Any]:
+    """Retraining for deployments (``prefect.yaml``): ``model`` on ``data`` (the event's
+    dataset path) into a fresh ``OUT_ROOT/run-YYYYmmddTHHMMSSZ``.
+
+    Read when the flow runs (:mod:`pamflow.flows.settings`): ``out_root`` defaults to
+    ``$PAMFLOW_RUNS_DIR/MODEL``; ``on_cluster`` trains on the Dask scheduler at
+    ``DASK_SCHEDULER_ADDRESS`` (``cluster`` names one directly); ``PAMFLOW_TRAIN_OVERRIDES``
+    is merged into ``config``."""
+    from datetime import UTC, datetime
+
+    if not data:
+        raise ValueError(f"retrain {model}: no dataset path given (data is empty)")
+    root = out_root or f"{settings.required(settings.RUNS_DIR).rstrip('/')}/{model}"
+    if on_cluster and not cluster:
+        cluster = settings.required(settings.SCHEDULER)
+    cfg = {**(config or {}), **settings.overrides(settings.TRAIN_OVERRIDES)}
+    out = f"{root.rstrip('/')}/run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    result: dict[str, Any] = _on(cluster)(model, list(data), out, cfg, False, cluster)
+    return result
+
+
+def _on(cluster: str | None) -> Any:
+    """:func:`train_flow`, with its tasks on the Dask scheduler at ``cluster`` if given."""
+    if not cluster:
+        return train_flow
+    from prefect_dask import DaskTaskRunner
+
+    # prefect-dask declares DaskTaskRunner a bare TaskRunner (of Prefect's default future
+    # type), which Flow.with_options' TaskRunner[PrefectFuture] rejects
+    return train_flow.with_options(task_runner=DaskTaskRunner(address=cluster))  # type: ignore[arg-type]
 
 
 @flow(name="build-and-train", log_prints=True)
@@ -154,20 +254,9 @@ def run_training(
     cluster: str | None = None,
 ) -> dict[str, Any]:
     """Run :func:`train_flow` here (tasks in this process) or, with ``cluster``, with its
-    tasks on that Dask cluster (GPU workers when ``config["device"]`` is CUDA)."""
-    from prefect_dask import DaskTaskRunner
-
+    tasks on that Dask cluster (GPU workers as ``config["device"]`` asks)."""
     from pamflow.flows.build import prefect_api
 
     registry.train_config(model, dict(config or {}))  # a bad config fails before Prefect starts
     with prefect_api():
-        runner = (
-            train_flow
-            if not cluster
-            else train_flow.with_options(
-                # prefect-dask declares DaskTaskRunner a bare TaskRunner (of Prefect's default
-                # future type), which Flow.with_options' TaskRunner[PrefectFuture] rejects
-                task_runner=DaskTaskRunner(address=cluster)  # type: ignore[arg-type]
-            )
-        )
-        return runner(model, list(data), out, config, resume, cluster)
+        return _on(cluster)(model, list(data), out, config, resume, cluster)

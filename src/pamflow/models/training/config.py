@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+import torch
+
 from pamflow.models.checkpoint import config_to_dict
 
 if TYPE_CHECKING:
@@ -30,7 +32,8 @@ class TrainConfig:
     step. ``epochs``: passes over the
     training rows; ``max_steps`` (optional) stops earlier, after that many optimiser steps.
     ``seed``: model initialisation, batch order, crops, augmentation and dropout.
-    ``device``: a torch device; ``amp`` (float16 autocast + GradScaler) and pinned memory are
+    ``device``: a torch device, or ``auto`` (CUDA where the process running the training
+    has it, else the CPU; see :func:`resolve_device`); ``amp`` (float16 autocast + GradScaler) and pinned memory are
     used on CUDA only. ``clip_seconds``: training crops (random offset) and held-out crops
     (centred) in seconds at the model's rate; shorter clips are zero-padded. ``eval_fraction``
     of the split keys (``split_key``, default the one the dataset's recipe declares) is
@@ -48,7 +51,7 @@ class TrainConfig:
     epochs: int = 1
     max_steps: int | None = None
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
     num_workers: int = 0
     amp: bool = True
     clip_seconds: float = 2.5
@@ -132,3 +135,17 @@ def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return config_to_dict(value)
     return list(value) if isinstance(value, tuple) else value
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for a config's ``device``: ``auto`` is CUDA where this process sees a
+    CUDA device, else the CPU; a CUDA device this process cannot use is a one-line error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {name!r}: torch sees no CUDA device on this machine "
+            f"(torch {torch.__version__}); use device: auto or cpu"
+        )
+    return device

@@ -38,7 +38,7 @@ import pamflow
 from pamflow.models.base import MetricModel
 from pamflow.models.checkpoint import save_checkpoint
 from pamflow.models.training.augment import augment
-from pamflow.models.training.config import TrainConfig
+from pamflow.models.training.config import TrainConfig, resolve_device
 from pamflow.models.training.data import (
     BatchCollate,
     RowFilter,
@@ -120,7 +120,7 @@ def fit(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(cfg.device)
+    device = resolve_device(cfg.device)
     cuda = device.type == "cuda"
     use_amp = cfg.amp and cuda
     sr = model.config.sample_rate
@@ -279,7 +279,7 @@ def batch_loader(
         # flow runs threads (Prefect, Dask, pyarrow) that a fork would copy mid-flight
         multiprocessing_context="forkserver" if cfg.num_workers > 0 else None,
         collate_fn=collate_fn,
-        pin_memory=torch.device(cfg.device).type == "cuda",
+        pin_memory=resolve_device(cfg.device).type == "cuda",
         generator=torch.Generator().manual_seed(cfg.seed + epoch),
     )
 
@@ -289,7 +289,7 @@ def evaluate_rows(task: Task[M, C], model: M, dataset: RowsDataset, cfg: C) -> d
     """Mean loss and accuracy of ``task`` over ``dataset`` (centred crops of ``clip_seconds``,
     no augmentation, eval mode: nothing random is drawn, so evaluating during a run does not
     change what its training sees). The model must be on ``cfg.device`` already."""
-    device = torch.device(cfg.device)
+    device = resolve_device(cfg.device)
     use_amp = cfg.amp and device.type == "cuda"
     model.eval()
     keys = epoch_batches(

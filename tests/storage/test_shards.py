@@ -295,3 +295,35 @@ def test_same_rows_give_byte_identical_shards(tmp_path):
     assert a.sha256 == b.sha256 and a.bytes == b.bytes
     c = write_shard(str(tmp_path / "c"), 3, rows_for(1, 4), SCHEMA, sample_rate=SR)
     assert c.sha256 != a.sha256
+
+
+def test_a_table_of_several_row_groups_keeps_every_row(tmp_path):
+    """Issue 11: a table written in several row groups (more audio than one group holds) kept
+    only the first group's rows, so every derived dataset of real-sized shards lost rows."""
+    import pyarrow as pa
+
+    from pamflow.storage import Column, Schema, write_shard
+    from pamflow.testing import speech_like
+
+    schema = Schema([Column("audio", "audio"), Column("k", "int64")])
+    first = tmp_path / "first"
+    rows = [
+        {
+            "index": i,
+            "example_id": f"e{i}",
+            "seed": i,
+            "params": "{}",
+            "audio": speech_like(seconds=0.5, sample_rate=16000, seed=i),
+            "k": i,
+        }
+        for i in range(24)
+    ]
+    write_shard(str(first), 0, rows, schema, sample_rate=16000, row_group_bytes=64_000)
+    table = pa.parquet.read_table(str(first / "shards" / "part-00000.parquet"))
+    assert pa.parquet.ParquetFile(str(first / "shards" / "part-00000.parquet")).num_row_groups > 2
+    out = tmp_path / "again"
+    info = write_shard(str(out), 0, table, schema, sample_rate=16000, row_group_bytes=64_000)
+    again = pa.parquet.read_table(str(out / "shards" / "part-00000.parquet"))
+    assert info.rows == again.num_rows == 24
+    assert again.column("k").to_pylist() == list(range(24))
+    assert again.column("audio").to_pylist() == table.column("audio").to_pylist()

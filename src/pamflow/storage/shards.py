@@ -349,9 +349,9 @@ def write_shard(
     with atomic_open(final, "wb", fs=fs) as raw:
         sink = HashingWriter(raw)
         with pq.ParquetWriter(sink, arrow_schema, **_writer_options(schema)) as writer:
-            for table in tables:
-                writer.write_table(table, row_group_size=max(table.num_rows, 1))
-                n += table.num_rows
+            for part in tables:  # not `table`: the slices above are taken from it lazily
+                writer.write_table(part, row_group_size=max(part.num_rows, 1))
+                n += part.num_rows
     return ShardInfo(shard_index, rel, n, sink.hash.hexdigest(), sink.size)
 
 

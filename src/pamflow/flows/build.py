@@ -277,7 +277,10 @@ def scheduled_build(
     root = out_root or f"{settings.required(settings.DATA_DIR).rstrip('/')}/{recipe}"
     if on_cluster and not cluster:
         cluster = settings.required(settings.SCHEDULER)
-    spec = {**spec, **settings.overrides(settings.SPEC_OVERRIDES)}
+    extra = settings.overrides(settings.SPEC_OVERRIDES)
+    if extra:
+        print(f"{settings.SPEC_OVERRIDES.env} overrides the deployment's spec: {extra}")
+    spec = {**spec, **extra}
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = f"{root.rstrip('/')}/{recipe}-{stamp}"
     return build_dataset(recipe, spec, out, workers=workers, cluster=cluster, retrain=retrain)

@@ -205,7 +205,10 @@ def retrain_flow(
     root = out_root or f"{settings.required(settings.RUNS_DIR).rstrip('/')}/{model}"
     if on_cluster and not cluster:
         cluster = settings.required(settings.SCHEDULER)
-    cfg = {**(config or {}), **settings.overrides(settings.TRAIN_OVERRIDES)}
+    extra = settings.overrides(settings.TRAIN_OVERRIDES)
+    if extra:
+        print(f"{settings.TRAIN_OVERRIDES.env} overrides the deployment's config: {extra}")
+    cfg = {**(config or {}), **extra}
     out = f"{root.rstrip('/')}/run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
     result: dict[str, Any] = _on(cluster)(model, list(data), out, cfg, False, cluster)
     return result

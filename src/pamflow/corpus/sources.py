@@ -85,7 +85,7 @@ class Sources:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["rows"], root=state["root"], cache_size=state["cache_size"])  # type: ignore[misc]
+        Sources.__init__(self, state["rows"], root=state["root"], cache_size=state["cache_size"])
 
     def ids(self, kind: str | None = None, label: str | None = None) -> list[str]:
         """Sorted ids of the recordings of ``kind`` (and ``label``, if given)."""

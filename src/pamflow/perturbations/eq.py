@@ -47,7 +47,8 @@ class EqParams(Params):
     @property
     def gains(self) -> tuple[float, float, float]:
         """Linear gain of the low, mid and high band."""
-        return tuple(1.0 + self.amount * u for u in self.u)  # type: ignore[return-value]
+        low, mid, high = (1.0 + self.amount * u for u in self.u)
+        return low, mid, high
 
 
 def crossovers(

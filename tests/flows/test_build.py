@@ -69,3 +69,21 @@ def test_flow_publishes_a_summary_artifact(prefect_server, dask_cluster, tmp_pat
     assert mine, f"no dataset-jnd artifact for {out}"
     text = mine[-1]
     assert "share_different" in text and "strength histogram" in text and "| rows | 8 |" in text
+
+
+def test_an_output_the_workers_cannot_see_fails_before_any_shard(prefect_server, dask_cluster):
+    # memory:// lives in one process: this one writes the build marker, the workers (other
+    # processes, as on other machines) cannot see it
+    import fsspec
+
+    out = "memory://pamflow-invisible/jnd"
+    with pytest.raises(ValueError, match="the cluster's workers cannot see the output folder"):
+        build_dataset(
+            "jnd",
+            {**SPEC, "num_examples": 4, "shard_size": 4},
+            out,
+            cluster=dask_cluster.scheduler_address,
+        )
+    fs = fsspec.filesystem("memory")
+    assert fs.exists("/pamflow-invisible/jnd/build.json")  # prepared here
+    assert not fs.exists("/pamflow-invisible/jnd/shards")  # no shard was mapped

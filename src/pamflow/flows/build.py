@@ -13,10 +13,10 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import dask
-from prefect import flow, get_run_logger, task
+from prefect import Flow, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.futures import as_completed
@@ -26,6 +26,8 @@ from pamflow.flows import progress, settings
 from pamflow.pipeline import build as lib
 
 ProgressFn = Callable[[dict[str, Any]], None]
+P = ParamSpec("P")
+R = TypeVar("R")
 #: the event a finished build emits; its resource is ``pamflow.dataset.<recipe>``
 BUILT_EVENT = "pamflow.dataset.built"
 
@@ -56,10 +58,7 @@ def worker_name() -> str:
 @task(name="check-output-visible")
 def output_visible_task(out: str) -> bool:
     """Whether the build marker ``prepare`` wrote in ``out`` is visible from a worker."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(out)
-    return bool(fs.exists(f"{root.rstrip('/')}/{lib.BUILD_FILE}"))
+    return lib.is_prepared(out)
 
 
 @task(name="finalize-dataset")
@@ -191,6 +190,13 @@ def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskT
     )
 
 
+def on_runner(flow_: Flow[P, R], runner: DaskTaskRunner) -> Flow[P, R]:
+    """``flow_`` with its tasks on ``runner``."""
+    # prefect-dask declares DaskTaskRunner a bare TaskRunner (of Prefect's default future
+    # type), which Flow.with_options' TaskRunner[PrefectFuture] rejects
+    return flow_.with_options(task_runner=runner)  # type: ignore[arg-type]
+
+
 @contextlib.contextmanager
 def prefect_api() -> Iterator[None]:
     """Make sure a Prefect API is configured before any worker starts.
@@ -246,10 +252,7 @@ def build_dataset(
     lib.prepare(recipe, spec, out)  # a bad spec fails here, before a cluster starts
     malloc = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
     with prefect_api(), progress.listening(on_shard), dask.config.set(malloc):
-        runner = task_runner(workers, cluster)
-        # prefect-dask declares DaskTaskRunner a bare TaskRunner (of Prefect's default future
-        # type), which Flow.with_options' TaskRunner[PrefectFuture] rejects
-        build_flow = build_dataset_flow.with_options(task_runner=runner)  # type: ignore[arg-type]
+        build_flow = on_runner(build_dataset_flow, task_runner(workers, cluster))
         return build_flow(recipe, spec, out, retrain, bool(cluster))
 
 
@@ -272,15 +275,8 @@ def scheduled_build(
     The seed is the spec's, so every scheduled build of an unchanged spec gives the same rows;
     vary ``spec.seed`` in the deployment to draw new data.
     """
-    from datetime import UTC, datetime
-
     root = out_root or f"{settings.required(settings.DATA_DIR).rstrip('/')}/{recipe}"
-    if on_cluster and not cluster:
-        cluster = settings.required(settings.SCHEDULER)
-    extra = settings.overrides(settings.SPEC_OVERRIDES)
-    if extra:
-        print(f"{settings.SPEC_OVERRIDES.env} overrides the deployment's spec: {extra}")
-    spec = {**spec, **extra}
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = f"{root.rstrip('/')}/{recipe}-{stamp}"
+    out = settings.fresh_folder(root, recipe)
+    spec = settings.merged(settings.SPEC_OVERRIDES, spec)
+    cluster = settings.cluster_address(cluster, on_cluster)
     return build_dataset(recipe, spec, out, workers=workers, cluster=cluster, retrain=retrain)

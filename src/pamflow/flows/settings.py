@@ -98,6 +98,29 @@ def overrides(setting: Setting) -> dict[str, Any]:
     return value
 
 
+def merged(setting: Setting, base: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with the JSON object of ``setting`` merged on top, saying so in the log."""
+    extra = overrides(setting)
+    if extra:
+        print(f"{setting.env} overrides the deployment's values: {extra}")
+    return {**base, **extra}
+
+
+def cluster_address(cluster: str | None, on_cluster: bool) -> str | None:
+    """The Dask scheduler a deployment runs on: ``cluster`` if given, else with
+    ``on_cluster`` the one in ``DASK_SCHEDULER_ADDRESS``, else none (a local cluster)."""
+    if on_cluster and not cluster:
+        return required(SCHEDULER)
+    return cluster
+
+
+def fresh_folder(root: str, prefix: str) -> str:
+    """``ROOT/PREFIX-YYYYmmddTHHMMSSZ``: a new folder for each deployment run."""
+    from datetime import UTC, datetime
+
+    return f"{root.rstrip('/')}/{prefix}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
+
 def absolute(path: str) -> str:
     """``path`` as every process on every machine must read it: a URL as it is, a local
     path made absolute against this process's working directory."""

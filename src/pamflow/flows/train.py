@@ -20,6 +20,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 
+from pamflow.datasets import get_recipe
 from pamflow.flows import settings
 from pamflow.models import registry
 
@@ -49,9 +50,8 @@ def stage_task(
     from pamflow.flows.build import worker_name
 
     entry = registry.get(model)
-    (spec,) = [s for s in entry.stages if s.name == stage]
     conf = registry.train_config(model, cfg)
-    summary = registry.run_stage(entry, spec, data, Path(out), conf, init, resume)
+    summary = registry.run_stage(entry, entry.stage(stage), data, Path(out), conf, init, resume)
     return {**summary, "worker": worker_name()}
 
 
@@ -124,16 +124,10 @@ def _flat(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 @task(name="evaluate-model", task_run_name="evaluate-{model}")
 def evaluate_task(model: str, checkpoint: str, data: list[str]) -> dict[str, Any]:
-    """The checkpoint on the held-out split of the datasets it was trained on that evaluation
-    reads (recipes declaring ``evaluated_on``); ``{}`` when there are none."""
-    from pamflow.datasets import get_recipe
+    """The checkpoint on the held-out split of the datasets ``data``; ``{}`` when none."""
     from pamflow.models.evaluate import evaluate
-    from pamflow.storage import Dataset
 
-    evaluable = [p for p in data if get_recipe(Dataset.open(p).recipe).evaluated_on]
-    if not evaluable:
-        return {}
-    return evaluate(checkpoint, evaluable, split="eval", device="cpu")
+    return evaluate(checkpoint, data, split="eval", device="cpu") if data else {}
 
 
 @flow(name="train-metric", log_prints=True)
@@ -158,19 +152,24 @@ def train_flow(
     with _resources(conf.device, cluster):
         summary = registry.train(model, groups, out, conf, resume=resume, runner=_submit_stage)
         checkpoint = str(summary["model"])
+        flat = _flat(summary)
         create_markdown_artifact(
             key=f"train-{model}",
             description=f"{model} training run at {out}",
-            markdown=_markdown_table(f"{model} training", out, _flat(summary)),
+            markdown=_markdown_table(f"{model} training", out, flat),
         )
-        metrics = {k: v for k, v in _flat(summary).items() if isinstance(v, int | float)}
+        metrics = {k: v for k, v in flat.items() if isinstance(v, int | float)}
         emit_event(
             event=TRAINED_EVENT,
             resource={"prefect.resource.id": f"pamflow.model.{model}", "pamflow.path": out},
             payload={"checkpoint": checkpoint, "data": data, "metrics": metrics},
         )
         if evaluate:
-            results = evaluate_task.submit(model, checkpoint, data).result()
+            # the datasets that evaluation reads (recipes declaring ``evaluated_on``)
+            evaluable = [
+                p for r, paths in groups.items() if get_recipe(r).evaluated_on for p in paths
+            ]
+            results = evaluate_task.submit(model, checkpoint, evaluable).result()
             summary["evaluation"] = results
             create_markdown_artifact(
                 key=f"evaluation-{model}",
@@ -218,11 +217,9 @@ def _on(cluster: str | None) -> Any:
     """:func:`train_flow`, with its tasks on the Dask scheduler at ``cluster`` if given."""
     if not cluster:
         return train_flow
-    from prefect_dask import DaskTaskRunner
+    from pamflow.flows.build import on_runner, task_runner
 
-    # prefect-dask declares DaskTaskRunner a bare TaskRunner (of Prefect's default future
-    # type), which Flow.with_options' TaskRunner[PrefectFuture] rejects
-    return train_flow.with_options(task_runner=DaskTaskRunner(address=cluster))  # type: ignore[arg-type]
+    return on_runner(train_flow, task_runner(cluster=cluster))
 
 
 @flow(name="build-and-train", log_prints=True)

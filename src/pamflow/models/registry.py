@@ -63,6 +63,15 @@ class ModelEntry:
         """The recipes of the datasets training needs, in stage order, each once."""
         return tuple(dict.fromkeys(s.recipe for s in self.stages))
 
+    def stage(self, name: str) -> Stage:
+        """The stage called ``name``."""
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise ValueError(
+            f"{self.name} has no stage {name!r}; stages: {[s.name for s in self.stages]}"
+        )
+
     def stage_dir(self, out_dir: str | os.PathLike, stage: Stage) -> Path:
         """Where ``stage`` writes: ``out_dir`` itself for one-stage models, else
         ``out_dir/<stage>``."""

@@ -56,6 +56,18 @@ def sources_for(spec: BaseSpec) -> Sources:
     return _sources(tuple(spec.manifests))
 
 
+def _marker(out: str) -> tuple[fsspec.AbstractFileSystem, str, str]:
+    """``(filesystem, folder, build marker path)`` of the output ``out``."""
+    fs, root = fsspec.core.url_to_fs(out)
+    return fs, root, f"{root.rstrip('/')}/{BUILD_FILE}"
+
+
+def is_prepared(out: str) -> bool:
+    """Whether :func:`prepare` has claimed ``out`` (as seen from this process)."""
+    fs, _, marker = _marker(out)
+    return bool(fs.exists(marker))
+
+
 def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> BaseSpec:
     """Validate everything before any work starts, and claim ``out`` for this spec.
 
@@ -65,8 +77,7 @@ def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> Base
     recipe = get_recipe(recipe_name)
     spec = recipe.parse(spec) if isinstance(spec, dict) else spec
     recipe.validate(spec)
-    fs, root = fsspec.core.url_to_fs(out)
-    marker = f"{root.rstrip('/')}/{BUILD_FILE}"
+    fs, root, marker = _marker(out)
     digest = spec_digest(recipe_name, spec)
     if fs.exists(marker):
         with fs.open(marker, "r") as f:
@@ -171,6 +182,7 @@ def build_local(
 
 __all__ = [
     "ShardPlan",
+    "is_prepared",
     "build_local",
     "build_shard",
     "finalize",

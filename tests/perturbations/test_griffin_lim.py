@@ -94,3 +94,23 @@ def test_bad_iterations_are_named(clip):
     for bad in (0, 2.5, True):
         with pytest.raises(PerturbationError, match="iterations"):
             FAM.apply(clip, SR, GriffinLimParams(iterations=bad, seed=1))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("iterations", [1, 12, 60])
+def test_numpy_engine_follows_librosas_definition(clip, iterations):
+    # the default engine for new rows: same definition, same start, float32 arithmetic
+    fast = FAM.apply(clip, SR, GriffinLimParams(iterations, seed=99, engine="numpy"))
+    ref = FAM.apply(clip, SR, GriffinLimParams(iterations, seed=99, engine="librosa"))
+    assert fast.shape == ref.shape == clip.shape
+    assert np.max(np.abs(fast - ref)) < 1e-3 * np.max(np.abs(ref))
+    # and not by accident: another seed starts from another phase
+    other = FAM.apply(clip, SR, GriffinLimParams(iterations, seed=98, engine="numpy"))
+    assert np.max(np.abs(other - ref)) > 0.1 * np.max(np.abs(ref))
+
+
+def test_new_rows_record_the_numpy_engine_and_unknown_engines_are_refused(clip):
+    params = FAM.sample(np.random.default_rng(0), 60)
+    assert params.engine == "numpy"
+    assert GriffinLimParams.from_dict({"iterations": 3, "seed": 1}).engine == "librosa"
+    with pytest.raises(PerturbationError, match="engine"):
+        FAM.apply(clip, SR, GriffinLimParams(3, seed=1, engine="cuda"))

@@ -23,13 +23,22 @@ from pamflow.measures import noresqa as labels
 def jnd_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     """Mean cross-entropy of JND logits ``[B, 2]`` against labels ``[B]`` in {0, 1}
     (0 = "same", 1 = "different"; float or integer)."""
-    labels = torch.as_tensor(labels, device=logits.device)
-    if labels.shape != logits.shape[:1] or not torch.isin(labels, labels.new_tensor([0, 1])).all():
+    labels = torch.as_tensor(labels)
+    if labels.shape != logits.shape[:1] or not _binary(labels):
         raise ValueError(
             f"jnd labels: need shape [{logits.shape[0]}] with values 0 (same) or "
             f"1 (different), got shape {tuple(labels.shape)}"
         )
-    return F.cross_entropy(logits, labels.long())
+    return F.cross_entropy(logits, labels.to(logits.device, non_blocking=True).long())
+
+
+def _binary(values: Tensor) -> bool:
+    """Whether every value is 0 or 1. Checked where the values are in host memory only:
+    reading a GPU tensor's answer would stall the device every training step (the training
+    loader's rows were checked when their dataset was written)."""
+    if values.device.type != "cpu":
+        return True
+    return bool(torch.isin(values, values.new_tensor([0, 1])).all())
 
 
 def nt_xent(z_i: Tensor, z_j: Tensor, temperature: float = 1.0) -> Tensor:
@@ -64,10 +73,10 @@ def triplet_margin_ranking(d_a: Tensor, d_b: Tensor, closer: Tensor, margin: flo
     A row costs nothing once the farther one's distance exceeds the closer one's by at
     least ``margin``; otherwise ``margin - (d_far - d_close)``.
     """
-    closer = torch.as_tensor(closer, device=d_a.device)
-    if not torch.isin(closer, closer.new_tensor([0, 1])).all():
+    closer = torch.as_tensor(closer)
+    if not _binary(closer):
         raise ValueError("triplet closer labels must be 0 (A closer) or 1 (B closer)")
-    sign = 1.0 - 2.0 * closer.to(d_a.dtype)  # +1: d_b should be the larger
+    sign = 1.0 - 2.0 * closer.to(d_a.device, non_blocking=True).to(d_a.dtype)  # +1: d_b should be the larger
     return F.margin_ranking_loss(d_b, d_a, sign, margin=margin)
 
 

@@ -5,6 +5,7 @@ The datasets come from tests/models/training/conftest.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -68,3 +69,17 @@ def test_checkpoint_metrics_and_plot(jnd, tmp_path):
     assert any(r["split"] == "eval" for r in records)
     assert open(s["plot"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert s["examples_per_s"] > 0 and s["final_eval"]["examples"] == s["eval_rows"]
+
+
+@pytest.mark.slow  # loader worker processes start (forkserver): a few seconds
+def test_loader_workers_read_the_same_batches_across_epochs(jnd, tmp_path):
+    """Loader workers persist from epoch to epoch, each epoch handing them its own batches:
+    three epochs with two workers train to exactly the weights of the in-process loader."""
+    cfg = DPAMTrainConfig.tiny(epochs=3, eval_fraction=0.2)
+    inline = train_dpam([jnd], tmp_path / "inline", cfg)
+    workers = train_dpam([jnd], tmp_path / "workers", dataclasses.replace(cfg, num_workers=2))
+    assert inline["epochs_completed"] == workers["epochs_completed"] == 3
+    assert inline["steps"] == workers["steps"] > 3
+    sa = ck.load_checkpoint(inline["model"])["state_dict"]
+    sb = ck.load_checkpoint(workers["model"])["state_dict"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)

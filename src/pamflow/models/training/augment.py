@@ -43,6 +43,14 @@ def augment(
     zeros = x.new_zeros(b, 1, n)
     delayed = torch.cat([zeros, x[..., : t - n]], dim=-1)
     advanced = torch.cat([x[..., n:], zeros], dim=-1)
-    out = torch.where(at_start.to(x.device)[:, None, None], delayed, advanced)
-    out = out * gains.to(device=x.device, dtype=x.dtype)[:, None, None]
+    out = torch.where(_to(at_start, x.device)[:, None, None], delayed, advanced)
+    out = out * _to(gains, x.device).to(x.dtype)[:, None, None]
     return out.reshape(batch.shape)
+
+
+def _to(draws: Tensor, device: torch.device) -> Tensor:
+    """CPU draws onto ``device`` without stalling it: a copy from pageable memory waits for
+    the GPU to finish its queue, one from pinned memory does not."""
+    if device.type != "cuda":
+        return draws.to(device)
+    return draws.pin_memory().to(device, non_blocking=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -197,11 +197,15 @@ def fit(
     window = Window()
     ctx = Context(cfg, sr, gen)
     train_time, train_examples, last_eval, last_epoch = 0.0, 0, None, epoch
+    # one loader for the whole run: its worker processes (num_workers > 0) start once and
+    # stay, and each epoch only hands them that epoch's batches
+    plan = Batches()
+    loader = batch_loader(train_set, plan, BatchCollate(length, task.audio, "random"), cfg)
     while step < max_steps and epoch < cfg.epochs:
         keys = batches(epoch)
         tick = time.perf_counter()
-        crops = BatchCollate(length, task.audio, "random")
-        for batch in batch_loader(train_set, keys[batch_in_epoch:], crops, cfg, epoch):
+        plan.keys = keys[batch_in_epoch:]
+        for batch in loader:
             batch = to_device(batch, device)
             task.train_mode(model)
             for group in opt.param_groups:
@@ -231,6 +235,7 @@ def fit(
             if step >= max_steps:
                 break
 
+    del loader  # its worker processes end here, not whenever the collector gets to them
     # -- the end: last partial log window, checkpoint, final model, plot -----------------
     if window.n:
         log.write(window.record(step, last_epoch, "train", opt.param_groups[0]["lr"]))
@@ -262,25 +267,42 @@ def fit(
     return summary
 
 
+class Batches:
+    """The batches a loader hands out next (row keys); set ``keys`` before each pass."""
+
+    def __init__(self, keys: list[list[tuple[int, int]]] | None = None) -> None:
+        self.keys = keys or []
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 def batch_loader(
     dataset: RowsDataset,
-    keys: list[list[tuple[int, int]]],
+    batches: Batches,
     collate_fn: BatchCollate,
     cfg: TrainConfig,
-    epoch: int,
 ) -> DataLoader:
-    """A DataLoader over the given batches of ``dataset`` (pinned memory on CUDA); its own
-    generator (workers' base seed) keeps torch's global RNG untouched."""
+    """A DataLoader over ``batches`` of ``dataset`` (pinned memory on CUDA). Its workers
+    persist from one pass to the next (each pass reads ``batches`` anew), and its own
+    generator (workers' base seed) keeps torch's global RNG untouched: rows and crops
+    depend only on the batch keys, never on a worker's RNG."""
+    workers = cfg.num_workers
     return DataLoader(
         dataset,
-        batch_sampler=keys,
-        num_workers=cfg.num_workers,
+        batch_sampler=batches,
+        num_workers=workers,
         # workers start from a fresh server process, not a fork of this one: a training
         # flow runs threads (Prefect, Dask, pyarrow) that a fork would copy mid-flight
-        multiprocessing_context="forkserver" if cfg.num_workers > 0 else None,
+        multiprocessing_context="forkserver" if workers > 0 else None,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
         collate_fn=collate_fn,
         pin_memory=resolve_device(cfg.device).type == "cuda",
-        generator=torch.Generator().manual_seed(cfg.seed + epoch),
+        generator=torch.Generator().manual_seed(cfg.seed),
     )
 
 
@@ -306,7 +328,7 @@ def evaluate_rows(task: Task[M, C], model: M, dataset: RowsDataset, cfg: C) -> d
     ctx = Context(cfg, sr, None)
     window = Window()
     tick = time.perf_counter()
-    for batch in batch_loader(dataset, keys, centred, cfg, 0):
+    for batch in batch_loader(dataset, Batches(keys), centred, cfg):
         batch = to_device(batch, device)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
             loss, correct = task.step(model, batch, ctx)

@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= out/demo
 
-.PHONY: install system-deps demo test lint bench clean
+.PHONY: install system-deps demo test lint bench gpu-check clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench: install
 	$(BIN)/python benchmarks/perturbations.py
 	$(BIN)/python benchmarks/loader.py
 	$(BIN)/python benchmarks/build.py
+
+# what only a GPU can show (benchmarks/gpu.py, under 5 minutes): "no device" without CUDA.
+# On a GPU machine, install a CUDA build of torch in the venv first.
+gpu-check: install
+	$(BIN)/python benchmarks/gpu.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

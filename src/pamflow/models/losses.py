@@ -76,7 +76,8 @@ def triplet_margin_ranking(d_a: Tensor, d_b: Tensor, closer: Tensor, margin: flo
     closer = torch.as_tensor(closer)
     if not _binary(closer):
         raise ValueError("triplet closer labels must be 0 (A closer) or 1 (B closer)")
-    sign = 1.0 - 2.0 * closer.to(d_a.device, non_blocking=True).to(d_a.dtype)  # +1: d_b should be the larger
+    closer = closer.to(d_a.device, non_blocking=True)
+    sign = 1.0 - 2.0 * closer.to(d_a.dtype)  # +1: d_b should be the larger
     return F.margin_ranking_loss(d_b, d_a, sign, margin=margin)
 
 

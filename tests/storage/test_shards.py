@@ -6,6 +6,8 @@ import datetime as dt
 import hashlib
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ from pamflow.storage import (
     shard_done,
     write_shard,
 )
+from pamflow.storage.files import host_tag
 
 SR = 16000
 
@@ -191,8 +194,20 @@ def test_atomic_write_tmp_ignored_and_cleaned(tmp_path):
     out = str(tmp_path)
     shards = tmp_path / "shards"
     shards.mkdir()
-    leftover = shards / ".part-00000.parquet.dead00.tmp"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a writer that is gone: its pid runs no more
+    host = host_tag()
+    leftover = shards / f".part-00000.parquet.{host}-{dead.pid}-dead00.tmp"
     leftover.write_bytes(b"half a parquet file")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # another writer still at work here, one on another machine, one of unknown origin
+    others = [
+        shards / f".part-00001.parquet.{host}-{live.pid}-beef01.tmp",
+        shards / f".part-00002.parquet.otherhost-{dead.pid}-beef02.tmp",
+        tmp_path / ".dataset.json.cafe.tmp",
+    ]
+    for p in others:
+        p.write_bytes(b"being written")
     assert not shard_done(out, 0) and list_shards(out) == []
     info = write_shard(out, 0, rows_for(0, 2), SCHEMA, sample_rate=SR)
     assert shard_done(out, 0) and list_shards(out) == [0] and not info.skipped
@@ -206,11 +221,15 @@ def test_atomic_write_tmp_ignored_and_cleaned(tmp_path):
     with pytest.raises(StorageError, match="already exists"):
         write_shard(out, 0, rows_for(0, 2), SCHEMA, sample_rate=SR, if_exists="error")
     assert leftover.exists()  # writers leave other writers' temporaries alone
-    finalize_dataset(out, recipe="t", spec={}, seed=0, num_shards=1)
-    assert not leftover.exists() and sorted(p.name for p in shards.iterdir()) == [
-        "part-00000.parquet"
-    ]
-    assert clean_tmp(out) == []
+    try:
+        finalize_dataset(out, recipe="t", spec={}, seed=0, num_shards=1)
+        assert not leftover.exists()  # the dead writer's temporary is cleaned up
+        assert all(p.exists() for p in others)  # nobody else's
+        assert clean_tmp(out) == []
+    finally:
+        live.kill()
+        live.wait()
+    assert clean_tmp(out) == [str(others[0])]  # its writer is gone now
 
 
 def test_failed_write_leaves_nothing(tmp_path):

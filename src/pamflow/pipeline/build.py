@@ -17,12 +17,13 @@ from functools import lru_cache
 from typing import Any
 
 import fsspec
+from threadpoolctl import threadpool_limits
 
 from pamflow import storage
 from pamflow.corpus.sources import Sources, default_sources
 from pamflow.datasets.base import get_recipe
 from pamflow.datasets.spec import BaseSpec, SpecError
-from pamflow.storage.files import atomic_open
+from pamflow.storage.files import create_exclusive
 
 BUILD_FILE = "build.json"
 #: spec audio_format -> storage format (FLAC is 24-bit; WAV is float32)
@@ -71,37 +72,48 @@ def is_prepared(out: str) -> bool:
 def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> BaseSpec:
     """Validate everything before any work starts, and claim ``out`` for this spec.
 
-    A folder already holding shards of a *different* spec is refused (resuming into it
-    would mix two datasets); the same spec resumes, skipping complete shards.
+    The claim is the build marker (``build.json``), created exclusively: of two builds
+    started together into one folder exactly one writes it (on local disks; see
+    :func:`pamflow.storage.files.create_exclusive`). A folder claimed for the same spec is
+    resumed (complete shards are skipped; two builds of one spec write identical shards);
+    one claimed for *another* spec is refused, so two datasets never mix. A folder that is
+    not empty and that pamflow did not claim (the user's own files) is refused too:
+    pamflow writes and deletes only in folders it owns.
     """
     recipe = get_recipe(recipe_name)
     spec = recipe.parse(spec) if isinstance(spec, dict) else spec
     recipe.validate(spec)
     fs, root, marker = _marker(out)
     digest = spec_digest(recipe_name, spec)
-    if fs.exists(marker):
-        with fs.open(marker, "r") as f:
-            old = json.load(f)
-        if old.get("digest") != digest:
-            changed = sorted(
-                k
-                for k in set(old.get("spec", {})) | set(spec.model_dump(mode="json"))
-                if old.get("spec", {}).get(k) != spec.model_dump(mode="json").get(k)
-            )
+    dumped = spec.model_dump(mode="json")
+    text = json.dumps(
+        {"recipe": recipe_name, "digest": digest, "spec": dumped}, indent=2, sort_keys=True
+    )
+    if not fs.exists(marker):
+        if fs.exists(root) and _foreign_entries(fs, root):
             raise SpecError(
-                f"{out} holds a build of another spec (recipe {old.get('recipe')!r}; fields that "
-                f"differ: {', '.join(changed) or 'recipe'}); use a new output folder"
+                f"{out} is not empty and holds no pamflow build ({BUILD_FILE}): pamflow writes "
+                "only into new or empty folders; use a new output folder"
             )
-    else:
         fs.makedirs(root, exist_ok=True)
-        text = json.dumps(
-            {"recipe": recipe_name, "digest": digest, "spec": spec.model_dump(mode="json")},
-            indent=2,
-            sort_keys=True,
+        if create_exclusive(fs, marker, text.encode()):
+            return spec
+    with fs.open(marker, "r") as f:  # claimed, by an earlier build or one racing this one
+        old = json.load(f)
+    if old.get("digest") != digest:
+        old_spec = old.get("spec", {})
+        changed = sorted(k for k in set(old_spec) | set(dumped) if old_spec.get(k) != dumped.get(k))
+        raise SpecError(
+            f"{out} holds a build of another spec (recipe {old.get('recipe')!r}; fields that "
+            f"differ: {', '.join(changed) or 'recipe'}); use a new output folder"
         )
-        with atomic_open(marker, "w", fs=fs) as f:
-            f.write(text)
     return spec
+
+
+def _foreign_entries(fs: fsspec.AbstractFileSystem, root: str) -> list[str]:
+    """What is in ``root`` besides temporary files (a folder of only those counts as empty)."""
+    names = [p.rstrip("/").rpartition("/")[2] for p in fs.ls(root, detail=False)]
+    return [n for n in names if not (n.startswith(".") and n.endswith(".tmp"))]
 
 
 def build_shard(
@@ -126,14 +138,18 @@ def build_shard(
             row["params"] = json.dumps(row.get("params", {}), sort_keys=True)
             yield row
 
-    info = storage.write_shard(
-        out,
-        plan.index,
-        rows(),
-        recipe.schema(spec),
-        sample_rate=spec.sample_rate,
-        audio_format=AUDIO_FORMATS[spec.audio_format],
-    )
+    # one BLAS/OpenMP thread, wherever the shard is built: a threaded BLAS sums in another
+    # order, so the same rows would differ in their last bits between a plain process and a
+    # Dask worker (NMR's SI-SDR labels did, by 2e-13)
+    with threadpool_limits(limits=1):
+        info = storage.write_shard(
+            out,
+            plan.index,
+            rows(),
+            recipe.schema(spec),
+            sample_rate=spec.sample_rate,
+            audio_format=AUDIO_FORMATS[spec.audio_format],
+        )
     return {
         "index": plan.index,
         "rows": info.rows,

@@ -23,6 +23,7 @@ import soundfile as sf
 from pamflow.audio import encode
 from pamflow.storage.files import (
     HashingWriter,
+    abandoned_tmp,
     atomic_open,
     display,
     join,
@@ -39,7 +40,7 @@ SHARDS_DIR = "shards"
 DEFAULT_ROW_GROUP_SIZE = 64
 #: ...and closed once their audio reaches this many bytes (~7 JND rows of 2 x 2.5 s FLAC)
 DEFAULT_ROW_GROUP_BYTES = 1 << 20
-_SHARD_RE = re.compile(r"^part-(\d{5,})\.parquet$")
+SHARD_RE = re.compile(r"^part-(\d{5,})\.parquet$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,14 +95,16 @@ def list_shards(out: str) -> list[int]:
         return []
     found = []
     for p in fs.ls(d, detail=False):
-        m = _SHARD_RE.match(p.rstrip("/").rpartition("/")[2])
+        m = SHARD_RE.match(p.rstrip("/").rpartition("/")[2])
         if m:
             found.append(int(m.group(1)))
     return sorted(found)
 
 
 def clean_tmp(out: str) -> list[str]:
-    """Remove leftover temporary files (``.*.tmp``) of interrupted writes; return them."""
+    """Remove temporary files (``.*.tmp``) of interrupted writes whose writer is gone (see
+    :func:`pamflow.storage.files.abandoned_tmp`); return them. A temporary file of a
+    process still running, here or on another machine, is left alone."""
     fs, root = resolve(out)
     removed = []
     for d in (root, join(root, SHARDS_DIR)):
@@ -109,7 +112,7 @@ def clean_tmp(out: str) -> list[str]:
             continue
         for p in fs.ls(d, detail=False):
             name = p.rstrip("/").rpartition("/")[2]
-            if name.startswith(".") and name.endswith(".tmp"):
+            if name.startswith(".") and name.endswith(".tmp") and abandoned_tmp(name):
                 remove_quietly(fs, p)
                 removed.append(display(fs, p))
     return removed
@@ -346,7 +349,7 @@ def write_shard(
         tables = enc.tables(rows, where, row_group_size, row_group_bytes)
     fs.makedirs(join(root, SHARDS_DIR), exist_ok=True)
     n = 0
-    with atomic_open(final, "wb", fs=fs) as raw:
+    with atomic_open(final, "wb", fs=fs, fsync=True) as raw:
         sink = HashingWriter(raw)
         with pq.ParquetWriter(sink, arrow_schema, **_writer_options(schema)) as writer:
             for part in tables:  # not `table`: the slices above are taken from it lazily

@@ -72,7 +72,7 @@ def test_refuses_shard_with_newer_schema_version(ds_path):
     entry["schema_version"] = 99
     meta[b"pamflow"] = json.dumps(entry).encode()
     pq.write_table(table.replace_schema_metadata(meta), shard)
-    ds = Dataset.open(ds_path)
+    ds = Dataset.open(ds_path, verify=False)  # the hash would refuse the edit first
     ds.row(0)  # shard 0 is fine
     with pytest.raises(SchemaVersionError, match=r"part-00001.parquet: schema version 99"):
         ds.row(3)
@@ -118,3 +118,73 @@ def test_memory_filesystem(make_dataset, audio_for):
         assert dst.info["derived_from"]["path"] == "memory:///pamflow-test/ds"
     finally:
         fs.rm("/pamflow-test", recursive=True)
+
+
+def _flip_bytes(path: str, count: int = 64) -> None:
+    data = bytearray(open(path, "rb").read())
+    mid = len(data) // 2
+    for k in range(count):
+        data[mid + k] ^= 0x5A
+    open(path, "wb").write(bytes(data))
+
+
+def _edit_json(ds_path: str, change) -> None:
+    path = f"{ds_path}/dataset.json"
+    info = json.load(open(path))
+    change(info)
+    json.dump(info, open(path, "w"))
+
+
+def test_readers_refuse_a_damaged_shard_naming_it(ds_path):
+    from pamflow.storage.torch import ShardIterableDataset, ShardMapDataset
+
+    before = Dataset.open(ds_path).row(0)
+    _flip_bytes(f"{ds_path}/shards/part-00001.parquet")
+    ds = Dataset.open(ds_path)
+    assert ds.row(0)["example_id"] == before["example_id"]  # shard 0 is intact
+    with pytest.raises(StorageError, match=r"part-00001\.parquet: sha256 mismatch"):
+        ds.row(4)
+    with pytest.raises(StorageError, match=r"part-00001\.parquet: sha256 mismatch"):
+        ShardMapDataset(ds_path)
+    with pytest.raises(StorageError, match=r"part-00001\.parquet: sha256 mismatch"):
+        list(ShardIterableDataset(ds_path, shuffle=False))
+    # the explicit opt-out reads what is there (Parquet's own checks may still fail)
+    assert Dataset.open(ds_path, verify=False).row(0)["example_id"] == "ex-0"
+
+
+def test_row_counts_that_do_not_add_up_are_refused(ds_path):
+    _edit_json(ds_path, lambda info: info.update(num_rows=info["num_rows"] - 1))
+    with pytest.raises(StorageError, match="num_rows is 7 but its shards list 8 rows"):
+        Dataset.open(ds_path)
+
+
+def test_a_shard_row_count_edited_in_dataset_json_is_caught_on_open(ds_path):
+    def shift(info):  # consistent totals: only the Parquet footer can tell
+        info["shards"][0]["rows"] -= 1
+        info["shards"][1]["rows"] += 1
+
+    _edit_json(ds_path, shift)
+    ds = Dataset.open(ds_path, verify=False)
+    with pytest.raises(StorageError, match=r"part-00000\.parquet: 3 rows in the file, 2 in"):
+        ds.row(1)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../outside/secret.parquet", "/etc/passwd", "shards/../../x.parquet", "secret.txt"],
+)
+def test_shard_paths_leaving_the_folder_are_refused(ds_path, tmp_path, path):
+    outside = tmp_path / "outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "secret.parquet").write_bytes(b"not yours")
+    _edit_json(ds_path, lambda info: info["shards"][0].update(path=path))
+    with pytest.raises(StorageError, match="is not a shard of this dataset"):
+        Dataset.open(ds_path)
+
+
+def test_a_shard_linking_out_of_the_folder_is_refused(ds_path, tmp_path):
+    target = tmp_path / "elsewhere.parquet"
+    os.rename(f"{ds_path}/shards/part-00002.parquet", target)
+    os.symlink(target, f"{ds_path}/shards/part-00002.parquet")
+    with pytest.raises(StorageError, match="links outside the dataset folder"):
+        Dataset.open(ds_path)

@@ -12,6 +12,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 
 import pamflow
 from pamflow.storage.codec import decode_audio
@@ -37,7 +39,14 @@ from pamflow.storage.schema import (
     check_schema_version,
     read_file_metadata,
 )
-from pamflow.storage.shards import ShardInfo, clean_tmp, list_shards, shard_name
+from pamflow.storage.shards import (
+    SHARD_RE,
+    SHARDS_DIR,
+    ShardInfo,
+    clean_tmp,
+    list_shards,
+    shard_name,
+)
 
 DATASET_JSON = "dataset.json"
 FORMAT_NAME = "pamflow-dataset"
@@ -150,7 +159,7 @@ def finalize_dataset(
             f"{display(fs, root)}: extra fields are not JSON-serialisable: {e}"
         ) from e
     clean_tmp(out)
-    atomic_write_bytes(fs, join(root, DATASET_JSON), text.encode())
+    atomic_write_bytes(fs, join(root, DATASET_JSON), text.encode(), fsync=True)
     return manifest
 
 
@@ -180,18 +189,50 @@ class VerifyReport:
 class Dataset:
     """A finished dataset, opened from its ``dataset.json`` (local path or fsspec URL)."""
 
-    def __init__(self, url: str, info: dict[str, Any]) -> None:
+    def __init__(self, url: str, info: dict[str, Any], *, verify: bool = True) -> None:
         self.url = str(url)
         self.info = info
+        self.verify_reads = verify
         self.fs, self.root = resolve(self.url)
+        where = display(self.fs, join(self.root, DATASET_JSON))
         self.schema = Schema.from_dict(info["columns"])
         self.shards = [ShardInfo.from_dict(s) for s in info["shards"]]
+        for s in self.shards:
+            self._check_path(s.path, where)
+        total = sum(s.rows for s in self.shards)
+        if total != info["num_rows"]:
+            raise StorageError(
+                f"{where}: num_rows is {info['num_rows']} but its shards list {total} rows"
+            )
         self._offsets = np.cumsum([0] + [s.rows for s in self.shards]).tolist()
         self._files: dict[int, pq.ParquetFile] = {}
 
+    def _check_path(self, rel: str, where: str) -> None:
+        """Refuse a shard path that would read outside the dataset's folder: only
+        ``shards/part-NNNNN.parquet`` names, and (on a local disk) no link out of it."""
+        head, _, name = rel.partition("/")
+        if head != SHARDS_DIR or not SHARD_RE.match(name):
+            raise StorageError(
+                f"{where}: shard path {rel!r} is not a shard of this dataset "
+                f"({SHARDS_DIR}/part-NNNNN.parquet)"
+            )
+        if isinstance(self.fs, LocalFileSystem):
+            root = os.path.realpath(self.root)
+            real = os.path.realpath(join(self.root, rel))
+            if os.path.commonpath([root, real]) != root:
+                raise StorageError(
+                    f"{where}: shard {rel!r} links outside the dataset folder (to {real})"
+                )
+
     @classmethod
-    def open(cls, url: str) -> Dataset:
-        """Read ``url/dataset.json``; refuse a schema version this pamflow cannot read."""
+    def open(cls, url: str, *, verify: bool = True) -> Dataset:
+        """Read ``url/dataset.json``; refuse a schema version this pamflow cannot read, shard
+        paths leaving the folder and row counts that do not add up.
+
+        With ``verify`` (the default) each shard's sha256 and row count are checked against
+        ``dataset.json`` the first time this process opens it, so a damaged or replaced
+        shard is refused, naming it, instead of being read; ``verify=False`` skips the
+        hash (the row count is always checked)."""
         fs, root = resolve(url)
         path = join(root, DATASET_JSON)
         where = display(fs, path)
@@ -209,13 +250,13 @@ class Dataset:
         for key in ("columns", "shards", "num_rows"):
             if key not in info:
                 raise StorageError(f"{where}: field {key!r} is missing")
-        return cls(url, info)
+        return cls(url, info, verify=verify)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"url": self.url, "info": self.info}
+        return {"url": self.url, "info": self.info, "verify": self.verify_reads}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        Dataset.__init__(self, state["url"], state["info"])
+        Dataset.__init__(self, state["url"], state["info"], verify=state.get("verify", True))
 
     def __len__(self) -> int:
         return self.num_rows
@@ -237,12 +278,30 @@ class Dataset:
         """The open Parquet file of shard ``i`` (its pamflow metadata version checked)."""
         pf = self._files.get(i)
         if pf is None:
-            where = display(self.fs, self.shard_path(i))
+            shard = self.shards[i]
+            path = self.shard_path(i)
+            where = display(self.fs, path)
+            if self.verify_reads:
+                try:
+                    digest, size = sha256_file(self.fs, path)
+                except OSError as e:
+                    raise StorageError(f"{where}: cannot read shard: {e}") from e
+                if digest != shard.sha256:
+                    raise StorageError(
+                        f"{where}: sha256 mismatch ({size} bytes; dataset.json lists "
+                        f"{shard.bytes}): the shard was changed after it was written; "
+                        "`pamflow inspect` lists every damaged shard"
+                    )
             try:
-                pf = pq.ParquetFile(open_input(self.fs, self.shard_path(i)))
+                pf = pq.ParquetFile(open_input(self.fs, path))
             except (OSError, pa.ArrowInvalid) as e:
                 raise StorageError(f"{where}: cannot open shard: {e}") from e
             read_file_metadata(pf.schema_arrow, where)
+            if pf.metadata.num_rows != shard.rows:
+                raise StorageError(
+                    f"{where}: {pf.metadata.num_rows} rows in the file, {shard.rows} in "
+                    "dataset.json"
+                )
             self._files[i] = pf
         return pf
 

@@ -42,9 +42,11 @@ class _Reader:
         columns: Sequence[str] | None,
         audio_columns: Sequence[str] | None,
         decode_json: bool,
+        verify: bool = True,
     ) -> Dataset:
         self.path = str(path)
-        ds = Dataset.open(self.path)
+        self.verify = verify
+        ds = Dataset.open(self.path, verify=verify)
         self.columns = ds._columns(columns)
         present = [c for c in ds.audio_columns if c in self.columns]
         if audio_columns is None:
@@ -66,7 +68,7 @@ class _Reader:
     def _dataset(self) -> Dataset:
         # reopen in a new process (DataLoader workers): file handles are not shared safely
         if self._ds is None or self._pid != os.getpid():
-            self._ds = Dataset.open(self.path)
+            self._ds = Dataset.open(self.path, verify=self.verify)
             self._pid = os.getpid()
         return self._ds
 
@@ -99,6 +101,8 @@ class ShardMapDataset(_Reader, TorchDataset):
     ``columns`` selects the columns read (all by default); ``audio_columns`` which of the
     selected audio columns are decoded to tensors (all by default; the others stay
     ``{bytes, path}`` dicts). ``cache_row_groups`` row groups stay in memory per process.
+    ``verify`` (default on): each process checks a shard's sha256 against ``dataset.json``
+    the first time it opens it (see :meth:`pamflow.storage.Dataset.open`).
     """
 
     def __init__(
@@ -109,8 +113,9 @@ class ShardMapDataset(_Reader, TorchDataset):
         *,
         decode_json: bool = False,
         cache_row_groups: int = 2,
+        verify: bool = True,
     ) -> None:
-        ds = self._setup(path, columns, audio_columns, decode_json)
+        ds = self._setup(path, columns, audio_columns, decode_json, verify)
         self.cache_row_groups = max(1, int(cache_row_groups))
         self._cache: OrderedDict[int, pa.Table] = OrderedDict()
         starts, keys, offset = [], [], 0
@@ -211,7 +216,8 @@ class ShardIterableDataset(_Reader, IterableDataset):
     visited in random order and rows pass through a shuffle buffer of ``buffer_size``
     rows, from a generator seeded by ``(seed, epoch, rank, worker)``: the same seed, epoch
     and layout give the same order. Call :meth:`set_epoch` before each epoch (with
-    ``persistent_workers=True`` the workers keep the epoch they started with).
+    ``persistent_workers=True`` the workers keep the epoch they started with). ``verify``
+    as for :class:`ShardMapDataset`.
     """
 
     def __init__(
@@ -227,12 +233,13 @@ class ShardIterableDataset(_Reader, IterableDataset):
         buffer_size: int = 256,
         partition: Literal["shard", "row"] = "shard",
         decode_json: bool = False,
+        verify: bool = True,
     ) -> None:
         if (rank is None) != (world_size is None):
             raise ValueError("give both rank and world_size, or neither")
         if partition not in ("shard", "row"):
             raise ValueError(f"partition must be 'shard' or 'row', got {partition!r}")
-        ds = self._setup(path, columns, audio_columns, decode_json)
+        ds = self._setup(path, columns, audio_columns, decode_json, verify)
         self.shuffle = shuffle
         self.seed = int(seed)
         self.rank, self.world_size = rank, world_size

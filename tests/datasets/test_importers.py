@@ -90,3 +90,42 @@ def test_dpam_list_import_quarantines_bad_files(tmp_path):
     assert any("missing.wav" in r for r in reasons) and any("silent" in r for r in reasons)
     ref, got_sr = ds.decode_audio(rows[0]["reference"])
     assert got_sr == sr and np.max(np.abs(ref - x)) < 1e-6
+
+
+def test_one_vote_per_listener_and_example_the_last_one_counting(unlabelled, tmp_path):
+    ids = [r["example_id"] for r in storage.Dataset.open(unlabelled).iter_rows(["example_id"])]
+    csv = tmp_path / "j.csv"
+    # a BOM (Excel's UTF-8), listener a answers ids[0] five times, changing their mind last
+    csv.write_bytes(
+        "\ufeffexample_id,listener,answer\n".encode()
+        + "".join(f"{ids[0]},a,1\n" for _ in range(4)).encode()
+        + f"{ids[0]},a,0\n{ids[0]},b,0\n{ids[1]},ü-listener,1\n".encode()
+    )
+    out = str(tmp_path / "out")
+    summary = import_judgments(unlabelled, str(csv), out)
+    assert summary["votes"] == 3 and summary["labelled"] == 2
+    rows = {r["example_id"]: r for r in storage.Dataset.open(out).iter_rows()}
+    assert rows[ids[0]]["votes"] == 2 and rows[ids[0]]["label"] == 0
+    assert rows[ids[0]]["agreement"] == 1.0 and rows[ids[1]]["label"] == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"example_id,listener,answer\nX,,1\n", r":2: empty listener"),
+        (b"example_id,listener,answer\nX,a\x00b,1\n", r":2: listener 'a\\x00b' holds control"),
+        (b"example_id,listener,answer\nX,J\xf6rg,1\n", r"not UTF-8 text .*save the CSV as UTF-8"),
+        (b"example_id,listener,answer\nX,a," + b"1" * 200_000 + b"\n", r"not a readable CSV row"),
+        (b"example_id,listener,answer\nX," + b"a" * 5000 + b",1\n", r":2: listener is 5000 char"),
+        (b"id,who,answer\nX,a,1\n", r"missing column\(s\) \['example_id', 'listener'\]"),
+    ],
+)
+def test_bad_judgments_files_get_one_line_naming_file_and_line(
+    unlabelled, tmp_path, content, message
+):
+    csv = tmp_path / "bad.csv"
+    csv.write_bytes(content)
+    with pytest.raises(LabelsError, match=message) as err:
+        import_judgments(unlabelled, str(csv), str(tmp_path / "out"))
+    assert str(csv) in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()

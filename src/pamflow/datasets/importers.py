@@ -39,28 +39,60 @@ _ANSWERS = {
 }
 
 
+#: the longest field a judgments CSV may hold (csv's default limit is 128 KiB)
+MAX_FIELD = 4096
+
+
 def read_judgments(path: str | Path) -> dict[str, list[tuple[str, int]]]:
     """``example_id -> [(listener, answer), ...]`` from a CSV with a header naming
-    ``example_id``, ``listener`` and ``answer`` (1/0, different/same)."""
-    votes: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"example_id", "listener", "answer"} - set(reader.fieldnames or [])
-        if missing:
-            raise LabelsError(
-                f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}"
-            )
-        for line, rec in enumerate(reader, start=2):
-            ans = _ANSWERS.get(str(rec["answer"]).strip().lower())
-            if ans is None:
+    ``example_id``, ``listener`` and ``answer`` (1/0, different/same...).
+
+    UTF-8 text, with or without a byte-order mark. One vote per (example, listener): a
+    listener who answered the same example again replaces their earlier answer (the last
+    one counts). Empty ids, ids holding control characters and fields longer than
+    :data:`MAX_FIELD` characters are refused, naming the line.
+    """
+    votes: dict[str, dict[str, int]] = defaultdict(dict)
+    line = 1
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = {"example_id", "listener", "answer"} - set(reader.fieldnames or [])
+            if missing:
                 raise LabelsError(
-                    f"{path}:{line}: answer {rec['answer']!r} is not 1/0/different/same"
+                    f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}"
                 )
-            eid = str(rec["example_id"]).strip()
-            if not eid:
-                raise LabelsError(f"{path}:{line}: empty example_id")
-            votes[eid].append((str(rec["listener"]).strip(), ans))
-    return dict(votes)
+            for line, rec in enumerate(reader, start=2):
+                eid = _field(rec, "example_id", path, line)
+                listener = _field(rec, "listener", path, line)
+                ans = _ANSWERS.get(_field(rec, "answer", path, line).lower())
+                if ans is None:
+                    raise LabelsError(
+                        f"{path}:{line}: answer {rec['answer']!r} is not 1/0/different/same"
+                    )
+                votes[eid].pop(listener, None)  # re-answered: the last answer counts
+                votes[eid][listener] = ans
+    except UnicodeDecodeError as e:
+        raise LabelsError(
+            f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); save the CSV as UTF-8"
+        ) from e
+    except csv.Error as e:
+        raise LabelsError(f"{path}:{line + 1}: not a readable CSV row: {e}") from e
+    return {eid: list(by.items()) for eid, by in votes.items()}
+
+
+def _field(rec: dict[str, Any], name: str, path: str | Path, line: int) -> str:
+    value = rec.get(name)
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise LabelsError(f"{path}:{line}: empty {name}")
+    if len(text) > MAX_FIELD:
+        raise LabelsError(
+            f"{path}:{line}: {name} is {len(text)} characters long (at most {MAX_FIELD})"
+        )
+    if any(ord(c) < 32 for c in text):
+        raise LabelsError(f"{path}:{line}: {name} {text[:40]!r} holds control characters")
+    return text
 
 
 def aggregate(votes: list[tuple[str, int]]) -> tuple[int | None, float, int]:
@@ -178,9 +210,12 @@ def write_rows(
     schema = get_recipe(recipe_name).schema(None)  # imported rows: columns need no spec
     starts = range(0, max(len(rows), 1), shard_size)
     for s, start in enumerate(starts):
-        storage.write_shard(
-            out, s, rows[start : start + shard_size], schema, sample_rate=sample_rate
-        )
+        part = rows[start : start + shard_size]
+        info = storage.write_shard(out, s, part, schema, sample_rate=sample_rate)
+        if info.rows != len(part):  # never finalize a dataset that lost rows
+            raise storage.StorageError(
+                f"{out}: shard {s} holds {info.rows} of its {len(part)} imported rows"
+            )
     storage.finalize_dataset(
         out,
         recipe=recipe_name,

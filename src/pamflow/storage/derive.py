@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pyarrow as pa
 
 from pamflow.storage.dataset import DATASET_JSON, Dataset, finalize_dataset
-from pamflow.storage.files import display, join, resolve
+from pamflow.storage.files import create_exclusive, display, join, resolve
 from pamflow.storage.schema import Schema, StorageError
 from pamflow.storage.shards import (
     DEFAULT_ROW_GROUP_BYTES,
     DEFAULT_ROW_GROUP_SIZE,
     SHARDS_DIR,
+    read_shard_info,
     write_shard,
 )
 
@@ -55,7 +57,9 @@ def derive_dataset(
     same rows in the same order (checked by ``example_id``), with columns replaced or
     added; it is called once per shard, in order. The new columns' kinds are inferred from
     their Arrow types (new columns nullable), unless ``schema`` (the declared columns of
-    the result) is given. Audio bytes are copied, never re-encoded. ``dst`` must be empty;
+    the result) is given. Audio bytes are copied, never re-encoded. ``dst`` must be new or
+    empty (its ``derive.json`` claims it), or hold an interrupted derive of the same source
+    and ``note``, which is then done again from the start;
     its ``dataset.json`` keeps the source's recipe, spec and seed and records
     ``derived_from`` (source path, its created_at, shard sha256s and ``note``).
     """
@@ -65,8 +69,7 @@ def derive_dataset(
     where = display(fs, root)
     if type(fs) is type(sfs) and root == sroot:
         raise StorageError(f"{where}: derive_dataset needs a new directory, not the source")
-    if fs.exists(join(root, DATASET_JSON)) or fs.exists(join(root, SHARDS_DIR)):
-        raise StorageError(f"{where}: already holds a dataset or shards; choose a new path")
+    _claim(fs, root, where, source, display(sfs, sroot), note)
     fmt = source.info.get("audio_format") or {}
     infos = []
     declared = schema
@@ -93,20 +96,26 @@ def derive_dataset(
                 f"{shard_where}: update gave columns {shard_schema}, unlike the "
                 f"earlier shards' {declared}"
             )
-        infos.append(
-            write_shard(
-                dst,
-                shard.index,
-                new,
-                shard_schema,
-                sample_rate=source.sample_rate,
-                audio_format=fmt.get("format", "FLAC"),
-                audio_subtype=fmt.get("subtype"),
-                row_group_size=row_group_size,
-                row_group_bytes=row_group_bytes,
-                if_exists="error",
-            )
+        info = write_shard(
+            dst,
+            shard.index,
+            new,
+            shard_schema,
+            sample_rate=source.sample_rate,
+            audio_format=fmt.get("format", "FLAC"),
+            audio_subtype=fmt.get("subtype"),
+            row_group_size=row_group_size,
+            row_group_bytes=row_group_bytes,
+            if_exists="error",
         )
+        # count what reached the disk, not what was handed over: the file's own footer
+        written = read_shard_info(dst, shard.index).rows
+        if info.rows != table.num_rows or written != table.num_rows:
+            raise StorageError(
+                f"{display(fs, join(root, info.path))}: {written} row(s) written of "
+                f"{table.num_rows}; the derived dataset is not finalized"
+            )
+        infos.append(info)
     derived_from: Mapping[str, Any] = {
         "path": display(sfs, sroot),
         "created_at": source.info.get("created_at"),
@@ -126,3 +135,41 @@ def derive_dataset(
         extra=extra,
     )
     return Dataset.open(dst)
+
+
+#: the claim of a derived dataset's folder: what it is derived from, written first
+DERIVE_JSON = "derive.json"
+
+
+def _claim(fs: Any, root: str, where: str, source: Dataset, source_path: str, note: str) -> None:
+    """Claim ``root`` for this derive, or take up an interrupted one of the same source and
+    note (its shards, which that derive wrote, are removed and written again); refuse a
+    finished dataset, another derive's folder, and a non-empty folder pamflow did not make."""
+    marker = join(root, DERIVE_JSON)
+    claim = {
+        "source": source_path,
+        "source_shards_sha256": [s.sha256 for s in source.shards],
+        "note": note,
+    }
+    if fs.exists(join(root, DATASET_JSON)):
+        raise StorageError(f"{where}: already holds a finished dataset; choose a new path")
+    if not fs.exists(marker):
+        if fs.exists(root) and any(
+            not p.rstrip("/").rpartition("/")[2].endswith(".tmp") for p in fs.ls(root, detail=False)
+        ):
+            raise StorageError(
+                f"{where}: not empty and not a derived dataset pamflow started; choose a new path"
+            )
+        fs.makedirs(root, exist_ok=True)
+        if create_exclusive(fs, marker, json.dumps(claim, indent=2).encode()):
+            return
+    with fs.open(marker, "r") as f:
+        old = json.load(f)
+    if old != claim:
+        raise StorageError(
+            f"{where}: holds an unfinished derive of {old.get('source')!r} "
+            f"({old.get('note')!r}); choose a new path"
+        )
+    shards = join(root, SHARDS_DIR)  # an interrupted run of this same derive: start over
+    if fs.exists(shards):
+        fs.rm(shards, recursive=True)

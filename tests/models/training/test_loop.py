@@ -83,3 +83,18 @@ def test_loader_workers_read_the_same_batches_across_epochs(jnd, tmp_path):
     sa = ck.load_checkpoint(inline["model"])["state_dict"]
     sb = ck.load_checkpoint(workers["model"])["state_dict"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_a_finished_or_started_run_is_not_overwritten_without_resume(jnd, tmp_path):
+    from pamflow.models.training.loop import RunFolderError
+
+    cfg = DPAMTrainConfig.tiny(max_steps=2)
+    first = train_dpam([jnd], tmp_path / "run", cfg)
+    weights = (tmp_path / "run" / "model.pt").read_bytes()
+    with pytest.raises(RunFolderError, match=r"run: holds a training run already \(checkpoint"):
+        train_dpam([jnd], tmp_path / "run", cfg)
+    assert (tmp_path / "run" / "model.pt").read_bytes() == weights  # untouched
+    # resuming a run folder that holds nothing says so, then trains
+    with pytest.warns(UserWarning, match="no checkpoint.pt to resume from"):
+        fresh = train_dpam([jnd], tmp_path / "empty", cfg, resume=True)
+    assert fresh["steps"] == first["steps"] == 2

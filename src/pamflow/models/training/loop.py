@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,10 @@ C = TypeVar("C", bound=TrainConfig)
 M_contra = TypeVar("M_contra", bound=MetricModel, contravariant=True)
 C_contra = TypeVar("C_contra", bound=TrainConfig, contravariant=True)
 C_co = TypeVar("C_co", bound=TrainConfig, covariant=True)
+
+
+class RunFolderError(ValueError):
+    """A run folder that already holds a run, when the run was not asked to resume it."""
 
 
 @dataclass
@@ -168,6 +173,13 @@ def fit(
     step, epoch, batch_in_epoch = 0, 0, 0
     ckpt_path, final_path = out / "checkpoint.pt", out / "model.pt"
     log = MetricsLog(out / "metrics.jsonl")
+    if not resume and (ckpt_path.exists() or log.path.exists() or final_path.exists()):
+        raise RunFolderError(
+            f"{out}: holds a training run already ({', '.join(p.name for p in (ckpt_path, final_path, log.path) if p.exists())}); "
+            "resume it (--resume) or train into a new folder"
+        )
+    if resume and not ckpt_path.exists():
+        warnings.warn(f"{out}: no checkpoint.pt to resume from; starting a new run", stacklevel=2)
     final_path.unlink(missing_ok=True)  # this run is not finished until it writes it again
     if resume and ckpt_path.exists():
         step, epoch, batch_in_epoch = restore(

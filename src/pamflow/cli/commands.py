@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(stderr=False)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays on one line
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 

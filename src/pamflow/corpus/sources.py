@@ -27,6 +27,9 @@ from pamflow.audio import load
 from pamflow.corpus.demo import ensure_demo_corpus
 from pamflow.corpus.index import MANIFEST_NAME
 
+#: the columns a manifest must have for sources to be drawn from it
+MANIFEST_COLUMNS = frozenset({"id", "path", "kind", "duration_s"})
+
 
 class SourcesError(ValueError):
     """Sources that cannot serve a request: an unknown id, no recording of a kind."""
@@ -52,9 +55,19 @@ class Sources:
     @classmethod
     def from_manifest(cls, manifest: str | os.PathLike[str]) -> Sources:
         """Sources from a manifest Parquet file written by ``pamflow index``."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(str(manifest))
+        try:
+            table = pq.read_table(str(manifest))
+        except (OSError, pa.ArrowException) as e:
+            raise SourcesError(f"{manifest}: not a readable manifest (Parquet): {e}") from None
+        missing = sorted(MANIFEST_COLUMNS - set(table.column_names))
+        if missing:
+            raise SourcesError(
+                f"{manifest}: manifest lacks column(s) {missing} (has {table.column_names}); "
+                "`pamflow index` writes manifests"
+            )
         root = str(Path(manifest).resolve().parent)
         rows = table.to_pylist()
         for r in rows:  # relative paths are relative to the manifest's folder

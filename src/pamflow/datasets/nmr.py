@@ -48,7 +48,7 @@ import json
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pamflow.corpus.sources import Sources
 from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
@@ -58,7 +58,7 @@ from pamflow.datasets.nmr_render import (
     render_side,
     search_strength,
 )
-from pamflow.datasets.spec import BaseSpec, SpecError
+from pamflow.datasets.spec import BaseSpec, SpecError, SpecModel
 from pamflow.measures import active_level_db, si_sdr, snr_db
 from pamflow.measures.noresqa import bin_centres, delta_bins, smoothed_targets  # noqa: F401  (re-exported)
 from pamflow.seeding import draw_seed
@@ -66,13 +66,14 @@ from pamflow.seeding import draw_seed
 #: the signal distortions of NORESQA section 3.4 (plus mulaw, its unseen test distortion)
 DISTORTIONS = ("clipping", "freq_mask", "mulaw")
 _MAX_TRIES = 32
+#: the quietest speech level a spec may ask for (below it the clips store as silence)
+MIN_SPEECH_LEVEL_DB = -100.0
 
 
 # -- spec ----------------------------------------------------------------------------------
-class DbRange(BaseModel):
+class DbRange(SpecModel):
     """A closed range of decibels, ``low <= high``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     low: float
     high: float
 
@@ -118,6 +119,11 @@ class NmrSpec(BaseSpec):
             raise ValueError("reverb_drr_db: must lie within -27..65 dB (reverb_drr's range)")
         if self.speech_level_db.high > 0:
             raise ValueError("speech_level_db: levels are dBFS, at most 0")
+        if self.speech_level_db.low < MIN_SPEECH_LEVEL_DB:
+            raise ValueError(
+                f"speech_level_db: {self.speech_level_db.low} dBFS is below "
+                f"{MIN_SPEECH_LEVEL_DB} dBFS, where 24-bit audio holds nothing but rounding"
+            )
         return self
 
 

@@ -12,26 +12,57 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pamflow.corpus.sources import Sources, SourcesError, default_sources
 from pamflow.perturbations import default_axis_families
 
+#: the most rows one build may ask for (DPAM's whole dataset has 55,000): more is a typo
+MAX_EXAMPLES = 10_000_000
+#: the most shards one build may have (each is a task and a file)
+MAX_SHARDS = 100_000
+
 
 class SpecError(ValueError):
     """A spec that cannot be built; the message names the field and the reason."""
 
 
-class BaseSpec(BaseModel):
-    """Fields every recipe has."""
+class SpecModel(BaseModel):
+    """A spec or a part of one: unknown fields refused, frozen, and a boolean never taken
+    for a number (pydantic would read ``num_examples: true`` as 1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                value = data.get(name)
+                if isinstance(value, bool) and _numeric(field.annotation):
+                    raise ValueError(f"{name}: {value} is a boolean, not a number")
+        return data
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type is a number (or a number or None)."""
+    if annotation in (int, float):
+        return True
+    args = getattr(annotation, "__args__", ())
+    return bool(args) and all(a in (int, float, type(None)) for a in args)
+
+
+class BaseSpec(SpecModel):
+    """Fields every recipe has."""
 
     seed: int = Field(
         0, ge=0, description="dataset seed; example i uses a seed derived from (seed, i)"
     )
-    num_examples: int = Field(400, ge=1, description="rows to generate")
+    num_examples: int = Field(
+        400, ge=1, le=MAX_EXAMPLES, description=f"rows to generate (at most {MAX_EXAMPLES:,})"
+    )
     shard_size: int = Field(100, ge=1, description="rows per Parquet shard")
     sample_rate: int = Field(16000, ge=8000, le=96000, description="Hz, for every audio column")
     clip_seconds: float = Field(2.5, gt=0, le=60, description="length of each clip")
@@ -42,6 +73,16 @@ class BaseSpec(BaseModel):
         default_factory=list,
         description="corpus manifests (from `pamflow index`); empty: the embedded demo corpus",
     )
+
+    @model_validator(mode="after")
+    def _shard_count(self) -> BaseSpec:
+        shards = -(-self.num_examples // self.shard_size)
+        if shards > MAX_SHARDS:
+            raise ValueError(
+                f"shard_size: {self.num_examples} rows in shards of {self.shard_size} make "
+                f"{shards} shards, more than {MAX_SHARDS:,}; raise shard_size"
+            )
+        return self
 
     @field_validator("manifests")
     @classmethod
@@ -76,8 +117,7 @@ class BaseSpec(BaseModel):
                     )
 
 
-class StrengthRange(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class StrengthRange(SpecModel):
     low: float = Field(0.0, ge=0, le=100)
     high: float = Field(100.0, ge=0, le=100)
 
@@ -103,6 +143,23 @@ class PerturbedSpec(BaseSpec):
     @classmethod
     def _known_families(cls, v: list[str]) -> list[str]:
         return check_families(v)
+
+    def check_sources(self, sources: Sources, kinds: dict[str, str]) -> None:
+        """As :meth:`BaseSpec.check_sources`, and each family that draws recordings (noise,
+        RIRs) finds some: drawing its params once, before any work, finds a corpus that
+        lacks them instead of row 0 of the build."""
+        super().check_sources(sources, kinds)
+        from pamflow import perturbations
+
+        rng = np.random.default_rng(0)
+        for name in self.families:
+            fam = perturbations.get(name)
+            if fam.needs_sources:
+                try:
+                    fam.sample(rng, 50.0, sources)
+                except perturbations.PerturbationError as e:
+                    where = ", ".join(self.manifests) or "the demo corpus"
+                    raise SpecError(f"families: {e} (sources: {where})") from None
 
 
 class ListenerSpec(PerturbedSpec):
@@ -163,13 +220,23 @@ def parse_spec(
 
 
 def load_spec_file(path: str | Path) -> dict[str, Any]:
+    """The fields of a YAML spec file; one line naming the file for anything else."""
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
     except OSError as e:
         raise SpecError(f"{path}: cannot read spec: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(
+            f"{path}: not a text (UTF-8) spec file: byte {e.start}: {e.reason}"
+        ) from None
     except yaml.YAMLError as e:
-        raise SpecError(f"{path}: not valid YAML: {e}") from None
+        raise SpecError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
+    if data is None:
+        raise SpecError(
+            f"{path}: the spec file is empty (no fields); leave out --config to build with "
+            "the recipe's defaults"
+        )
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a spec must be a mapping of fields, got {type(data).__name__}")
     return data

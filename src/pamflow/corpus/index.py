@@ -7,7 +7,10 @@ quarantine table (``id, path, reason``) with a one-line reason that starts with 
 
 ==================  ==========================================================
 ``empty:``          0 bytes, or a valid header with 0 audio frames
-``unreadable:``     not an audio file any decoder accepts (or no decoder)
+``unreadable:``     not an audio file any decoder accepts (or no decoder); not a
+                    regular file (a FIFO, a device: never read); a link out of the
+                    indexed folder
+``name:``           a file name that is not valid UTF-8 (shown with U+FFFD)
 ``corrupt:``        the header parses but the audio data cannot be decoded
 ``truncated:``      the header promises more audio than the file holds
 ``non-finite:``     NaN or inf samples (float formats)
@@ -27,8 +30,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import posixpath
 import re
+import stat
 import struct
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -241,6 +246,34 @@ def _check_metadata(metadata: Mapping[str, Mapping[str, Any]], ids: set[str]) ->
         )
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a name the OS handed over with undecodable bytes
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _local_problem(path: str, real_root: str) -> str | None:
+    """Why a local file must not be read, or None: only regular files inside the folder
+    (a FIFO would block the read forever, a device never end; a link may point anywhere)."""
+    try:
+        st = os.stat(path)  # follows links: what would be read
+    except OSError as e:
+        return f"unreadable: {e.strerror}"
+    if not stat.S_ISREG(st.st_mode):
+        what = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+        return f"unreadable: not a regular file ({what})"
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root:
+        return f"unreadable: a link out of the indexed folder (to {real})"
+    return None
+
+
 def index_corpus(
     src: str,
     kind: str | None = None,
@@ -273,9 +306,22 @@ def index_corpus(
     metadata = metadata or {}
     _check_metadata(metadata, {f[0] for f in files})
 
+    real_root = os.path.realpath(root) if local else root
+
     def one(item: tuple[str, str, str]) -> tuple[bool, dict[str, Any]]:
         fid, p, ext = item
         path = fid if relative_paths else (p if local else fs.unstrip_protocol(p))
+        if not _utf8(fid):  # Parquet holds UTF-8 only: record the name, readably, and go on
+            shown = _printable(fid)
+            return False, {
+                "id": shown,
+                "path": _printable(path),
+                "reason": "name: not valid UTF-8 (rename the file)",
+            }
+        if local:
+            problem = _local_problem(p, real_root)
+            if problem:
+                return False, {"id": fid, "path": path, "reason": problem}
         try:
             try:
                 raw = fs.cat_file(p)

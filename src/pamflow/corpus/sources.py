@@ -14,6 +14,7 @@ perturbation families that need recordings refuse to run without sources.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 
 from pamflow.audio import load
@@ -142,14 +144,60 @@ class Sources:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        path = self.entry(source_id)["path"]
-        audio, _ = load(path, sample_rate, name=f"{source_id} ({path})")
+        entry = self.entry(source_id)
+        path = entry["path"]
+        name = f"{source_id} ({path})"
+        try:
+            with fsspec.open(path, "rb") as fh:
+                raw = fh.read()
+        except OSError as e:
+            raise SourcesError(f"{name}: unreadable: {e}") from e
+        expected = entry.get("sha256")
+        if expected and hashlib.sha256(raw).hexdigest() != expected:
+            raise SourcesError(
+                f"{name}: changed since it was indexed ({len(raw)} bytes, sha256 differs from "
+                "the manifest's); index the corpus again"
+            )
+        audio, _ = load(raw, sample_rate, name=name)
         audio.setflags(write=False)
         with self._lock:
             self._cache[key] = audio
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return audio
+
+    def without(self, ids: Iterable[str]) -> Sources:
+        """These sources less the recordings ``ids`` (quarantined ones, say)."""
+        drop = set(ids)
+        return Sources(
+            [r for i, r in self._rows.items() if i not in drop],
+            root=self.root,
+            cache_size=self._cache_size,
+        )
+
+    def check_files(self) -> list[dict[str, str]]:
+        """``{id, path, reason}`` of every recording whose file is missing or whose size is
+        not the manifest's ``size_bytes`` (a quick look: one ``stat`` each; the content is
+        checked against the manifest's sha256 when a recording is loaded)."""
+        bad = []
+        for sid, r in sorted(self._rows.items()):
+            path = str(r["path"])
+            try:
+                fs, p = fsspec.core.url_to_fs(path)
+                size = fs.size(p)
+            except (OSError, ValueError) as e:
+                bad.append({"id": sid, "path": path, "reason": f"missing: {e}"})
+                continue
+            expected = r.get("size_bytes")
+            if expected is not None and size != expected:
+                bad.append(
+                    {
+                        "id": sid,
+                        "path": path,
+                        "reason": f"changed: {size} bytes, the manifest says {expected}",
+                    }
+                )
+        return bad
 
     def duration_s(self, source_id: str) -> float:
         """Duration of a recording (s): the manifest's ``duration_s`` or, without it,

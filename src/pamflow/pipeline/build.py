@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pamflow.datasets.spec import BaseSpec, SpecError
 from pamflow.storage.files import create_exclusive
 
 BUILD_FILE = "build.json"
+log = logging.getLogger(__name__)
 #: spec audio_format -> storage format (FLAC is 24-bit; WAV is float32)
 AUDIO_FORMATS = {"flac": "FLAC", "wav": "WAV"}
 
@@ -52,9 +54,26 @@ def _sources(manifests: tuple[str, ...]) -> Sources:
     return Sources.from_tables(*manifests) if manifests else default_sources()
 
 
-def sources_for(spec: BaseSpec) -> Sources:
-    """The spec's sources, loaded once per process (workers reuse them across shards)."""
-    return _sources(tuple(spec.manifests))
+def sources_for(spec: BaseSpec, quarantined: tuple[str, ...] = ()) -> Sources:
+    """The spec's sources less the ``quarantined`` recordings, loaded once per process
+    (workers reuse them across shards)."""
+    return _usable(tuple(spec.manifests), tuple(sorted(quarantined)))
+
+
+@lru_cache(maxsize=4)
+def _usable(manifests: tuple[str, ...], quarantined: tuple[str, ...]) -> Sources:
+    base = _sources(manifests)
+    return base.without(quarantined) if quarantined else base
+
+
+def quarantine_of(out: str) -> list[dict[str, str]]:
+    """The recordings :func:`prepare` set aside for the build at ``out`` (``{id, path,
+    reason}``; none when it has no build marker)."""
+    fs, _, marker = _marker(out)
+    if not fs.exists(marker):
+        return []
+    with fs.open(marker, "r") as f:
+        return list(json.load(f).get("quarantine", []))
 
 
 def _marker(out: str) -> tuple[fsspec.AbstractFileSystem, str, str]:
@@ -82,14 +101,24 @@ def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> Base
     """
     recipe = get_recipe(recipe_name)
     spec = recipe.parse(spec) if isinstance(spec, dict) else spec
-    recipe.validate(spec)
+    sources = recipe.validate(spec)
     fs, root, marker = _marker(out)
     digest = spec_digest(recipe_name, spec)
     dumped = spec.model_dump(mode="json")
-    text = json.dumps(
-        {"recipe": recipe_name, "digest": digest, "spec": dumped}, indent=2, sort_keys=True
-    )
     if not fs.exists(marker):
+        # recordings whose file is gone or changed size since indexing are set aside for
+        # the whole build (every worker reads the list from the marker, so rows stay the
+        # same whatever the worker count); the rest must still serve the spec
+        quarantine = sources.check_files()
+        if quarantine:
+            usable = sources.without(q["id"] for q in quarantine)
+            spec.check_sources(usable, recipe.needs)
+            recipe.check(spec, usable)
+        text = json.dumps(
+            {"recipe": recipe_name, "digest": digest, "spec": dumped, "quarantine": quarantine},
+            indent=2,
+            sort_keys=True,
+        )
         if fs.exists(root) and _foreign_entries(fs, root):
             raise SpecError(
                 f"{out} is not empty and holds no pamflow build ({BUILD_FILE}): pamflow writes "
@@ -97,6 +126,8 @@ def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> Base
             )
         fs.makedirs(root, exist_ok=True)
         if create_exclusive(fs, marker, text.encode()):
+            for q in quarantine:
+                log.warning("quarantined %s (%s): %s", q["id"], q["path"], q["reason"])
             return spec
     with fs.open(marker, "r") as f:  # claimed, by an earlier build or one racing this one
         old = json.load(f)
@@ -131,7 +162,7 @@ def build_shard(
             "seconds": 0.0,
         }
     t0 = time.perf_counter()
-    sources = sources_for(spec)
+    sources = sources_for(spec, tuple(q["id"] for q in quarantine_of(out)))
 
     def rows() -> Iterator[dict[str, Any]]:  # streamed: one row group in memory at a time
         for row in recipe.generate(spec, sources, plan.start, plan.stop):
@@ -167,6 +198,7 @@ def finalize(recipe_name: str, spec: BaseSpec, out: str) -> dict[str, Any]:
         spec=spec.model_dump(mode="json"),
         seed=spec.seed,
         num_shards=len(plan_shards(spec)),
+        extra={"quarantine": quarantine_of(out)},
     )
     return summarize(out)
 
@@ -176,6 +208,8 @@ def summarize(out: str) -> dict[str, Any]:
     ds = storage.Dataset.open(out)
     recipe = get_recipe(ds.recipe)
     summary = {"recipe": ds.recipe, "path": out, "rows": ds.num_rows, "shards": len(ds.shards)}
+    if ds.info.get("quarantine"):
+        summary["quarantined_sources"] = len(ds.info["quarantine"])
     summary.update(recipe.summary(ds.to_table()))  # every column but the audio
     return summary
 
@@ -204,6 +238,7 @@ __all__ = [
     "finalize",
     "plan_shards",
     "prepare",
+    "quarantine_of",
     "sources_for",
     "spec_digest",
     "summarize",

@@ -341,20 +341,26 @@ def ceilings_section(args: argparse.Namespace, data: dict[str, str]) -> list[str
     batch = to_device(collate([rows_[k] for k in keys[0]]), device)
     ctx = Context(cfg, sr, torch.Generator().manual_seed(0))
     steps = 3 if args.quick else 150
+
+    def train_step() -> None:  # what fit does for one batch, minus the loader
+        with torch.autocast(device.type, dtype=torch.float16, enabled=args.device == "cuda"):
+            loss, _ = jnd_step(model, batch, ctx)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    def sync() -> None:
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+
     with Utilisation(args.device) as util:
         for i in range(steps + 10):
             if i == 10:  # warm-up done
-                if args.device == "cuda":
-                    torch.cuda.synchronize()
+                sync()
                 t = time.perf_counter()
-            with torch.autocast(device.type, dtype=torch.float16, enabled=args.device == "cuda"):
-                loss, _ = jnd_step(model, batch, ctx)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        if args.device == "cuda":
-            torch.cuda.synchronize()
+            train_step()
+        sync()
     rate = steps * per / (time.perf_counter() - t)
     out.append(f"| training step only (one batch, repeated) | | {rate:.0f} | {util.steady()} |")
     print(out[-1], flush=True)
@@ -364,16 +370,8 @@ def ceilings_section(args: argparse.Namespace, data: dict[str, str]) -> list[str
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device == "cuda" else [])
         with profile(activities=acts) as prof:
             for _ in range(10):
-                with torch.autocast(
-                    device.type, dtype=torch.float16, enabled=args.device == "cuda"
-                ):
-                    loss, _ = jnd_step(model, batch, ctx)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            if args.device == "cuda":
-                torch.cuda.synchronize()
+                train_step()
+            sync()
         table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20)
         PROFILED.append(f"DPAM step only, 10 steps (torch.profiler):\n{table}")
     return [*out, ""]

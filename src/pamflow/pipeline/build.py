@@ -24,7 +24,7 @@ from pamflow import storage
 from pamflow.corpus.sources import Sources, default_sources
 from pamflow.datasets.base import get_recipe
 from pamflow.datasets.spec import BaseSpec, SpecError
-from pamflow.storage.files import create_exclusive
+from pamflow.storage.files import create_exclusive, foreign_entries
 
 BUILD_FILE = "build.json"
 log = logging.getLogger(__name__)
@@ -106,6 +106,11 @@ def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> Base
     digest = spec_digest(recipe_name, spec)
     dumped = spec.model_dump(mode="json")
     if not fs.exists(marker):
+        if fs.exists(root) and foreign_entries(fs, root):
+            raise SpecError(
+                f"{out} is not empty and holds no pamflow build ({BUILD_FILE}): pamflow writes "
+                "only into new or empty folders; use a new output folder"
+            )
         # recordings whose file is gone or changed size since indexing are set aside for
         # the whole build (every worker reads the list from the marker, so rows stay the
         # same whatever the worker count); the rest must still serve the spec
@@ -119,11 +124,6 @@ def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> Base
             indent=2,
             sort_keys=True,
         )
-        if fs.exists(root) and _foreign_entries(fs, root):
-            raise SpecError(
-                f"{out} is not empty and holds no pamflow build ({BUILD_FILE}): pamflow writes "
-                "only into new or empty folders; use a new output folder"
-            )
         fs.makedirs(root, exist_ok=True)
         if create_exclusive(fs, marker, text.encode()):
             for q in quarantine:
@@ -139,12 +139,6 @@ def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> Base
             f"differ: {', '.join(changed) or 'recipe'}); use a new output folder"
         )
     return spec
-
-
-def _foreign_entries(fs: fsspec.AbstractFileSystem, root: str) -> list[str]:
-    """What is in ``root`` besides temporary files (a folder of only those counts as empty)."""
-    names = [p.rstrip("/").rpartition("/")[2] for p in fs.ls(root, detail=False)]
-    return [n for n in names if not (n.startswith(".") and n.endswith(".tmp"))]
 
 
 def build_shard(

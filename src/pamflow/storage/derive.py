@@ -8,15 +8,22 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pamflow.storage.dataset import DATASET_JSON, Dataset, finalize_dataset
-from pamflow.storage.files import create_exclusive, display, join, resolve
+from pamflow.storage.files import (
+    create_exclusive,
+    display,
+    foreign_entries,
+    join,
+    open_input,
+    resolve,
+)
 from pamflow.storage.schema import Schema, StorageError
 from pamflow.storage.shards import (
     DEFAULT_ROW_GROUP_BYTES,
     DEFAULT_ROW_GROUP_SIZE,
     SHARDS_DIR,
-    read_shard_info,
     write_shard,
 )
 
@@ -109,7 +116,7 @@ def derive_dataset(
             if_exists="error",
         )
         # count what reached the disk, not what was handed over: the file's own footer
-        written = read_shard_info(dst, shard.index).rows
+        written = pq.read_metadata(open_input(fs, join(root, info.path))).num_rows
         if info.rows != table.num_rows or written != table.num_rows:
             raise StorageError(
                 f"{display(fs, join(root, info.path))}: {written} row(s) written of "
@@ -154,9 +161,7 @@ def _claim(fs: Any, root: str, where: str, source: Dataset, source_path: str, no
     if fs.exists(join(root, DATASET_JSON)):
         raise StorageError(f"{where}: already holds a finished dataset; choose a new path")
     if not fs.exists(marker):
-        if fs.exists(root) and any(
-            not p.rstrip("/").rpartition("/")[2].endswith(".tmp") for p in fs.ls(root, detail=False)
-        ):
+        if fs.exists(root) and foreign_entries(fs, root):
             raise StorageError(
                 f"{where}: not empty and not a derived dataset pamflow started; choose a new path"
             )

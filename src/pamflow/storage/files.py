@@ -53,6 +53,18 @@ def tmp_name(path: str) -> str:
     return f"{head}/.{name}.{host_tag()}-{os.getpid()}-{secrets.token_hex(6)}.tmp"
 
 
+def is_tmp_name(name: str) -> bool:
+    """Whether a base name is a temporary file's (``.name....tmp``, see :func:`tmp_name`)."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def foreign_entries(fs: AbstractFileSystem, root: str) -> list[str]:
+    """The base names in folder ``root`` besides temporary files (a folder holding only
+    those counts as empty)."""
+    names = [p.rstrip("/").rpartition("/")[2] for p in fs.ls(root, detail=False)]
+    return [n for n in names if not is_tmp_name(n)]
+
+
 def abandoned_tmp(name: str) -> bool:
     """Whether the temporary file ``name`` (a base name) belongs to a writer that is gone:
     one of this machine's processes that no longer runs. A file of a live process, of

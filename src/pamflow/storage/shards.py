@@ -26,6 +26,7 @@ from pamflow.storage.files import (
     abandoned_tmp,
     atomic_open,
     display,
+    is_tmp_name,
     join,
     open_input,
     remove_quietly,
@@ -112,7 +113,7 @@ def clean_tmp(out: str) -> list[str]:
             continue
         for p in fs.ls(d, detail=False):
             name = p.rstrip("/").rpartition("/")[2]
-            if name.startswith(".") and name.endswith(".tmp") and abandoned_tmp(name):
+            if is_tmp_name(name) and abandoned_tmp(name):
                 remove_quietly(fs, p)
                 removed.append(display(fs, p))
     return removed

@@ -176,3 +176,46 @@ def test_flac_cut_short_is_not_indexed(tmp_path):
     (tmp_path / "cut.flac").write_bytes(raw[: len(raw) // 2])
     (reason,) = [q["reason"] for q in index_corpus(str(tmp_path)).quarantine]
     assert reason.startswith(("truncated:", "corrupt:")), reason
+
+
+def test_files_indexed_in_blocks_measure_as_read_whole(messy):
+    whole = index_corpus(str(messy))
+    blocks = index_corpus(str(messy), stream_bytes=0)  # every local file in blocks
+    assert [r["id"] for r in blocks.manifest] == [r["id"] for r in whole.manifest]
+    for a, b in zip(whole.manifest, blocks.manifest, strict=True):
+        for key in ("sha256", "size_bytes", "num_frames", "sample_rate", "channels"):
+            assert a[key] == b[key], (a["id"], key)
+        for key in ("loudness_lufs", "peak_db", "duration_s"):
+            assert b[key] == pytest.approx(a[key], abs=1e-6), (a["id"], key)
+    reasons = {q["id"]: q["reason"] for q in blocks.quarantine}
+    assert set(reasons) == set(EXPECTED_REASONS)
+    for fid, start in EXPECTED_REASONS.items():
+        kind = start.split(":")[0]
+        assert reasons[fid].split(":")[0] == kind, (fid, reasons[fid])
+
+
+def test_a_big_file_is_indexed_in_bounded_memory(tmp_path):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+
+    def peak_of(seconds: int) -> tuple[int, int, dict]:
+        folder = tmp_path / f"s{seconds}"
+        folder.mkdir()
+        with sf.SoundFile(folder / "long.wav", "w", 16000, 2, subtype="PCM_16") as f:
+            for _ in range(seconds // 20):
+                f.write(rng.uniform(-0.5, 0.5, (320000, 2)))
+        index_corpus(str(folder), stream_bytes=1 << 20)  # warm imports and caches
+        tracemalloc.start()
+        (row,) = index_corpus(str(folder), stream_bytes=1 << 20).manifest
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        data = (folder / "long.wav").read_bytes()
+        assert row["sha256"] == hashlib.sha256(data).hexdigest()
+        assert row["num_frames"] == seconds * 16000 and row["size_bytes"] == len(data)
+        return peak, len(data), row
+
+    short_peak, _, _ = peak_of(60)
+    long_peak, size, _ = peak_of(240)  # 15 MB of PCM (30 MB as float32, whole)
+    # read whole, memory grows with the file (4x here); in blocks it does not
+    assert long_peak < 1.3 * short_peak and long_peak < size / 2, (short_peak, long_peak, size)

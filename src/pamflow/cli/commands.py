@@ -209,6 +209,13 @@ def cmd_build(args: argparse.Namespace) -> int:
                 retrain=args.retrain,
             )
     _print_summary(summary)
+    if summary.get("quarantined_sources"):
+        from pamflow.storage import Dataset
+
+        found = Dataset.open(summary["path"], verify=False).info.get("quarantine", [])
+        console.print(f"quarantined {len(found)} recording(s), not used (see dataset.json):")
+        for q in found[:20]:
+            console.print(f"  {q['id']}: {q['reason']}")
     return 0
 
 

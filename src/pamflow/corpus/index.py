@@ -35,7 +35,7 @@ import posixpath
 import re
 import stat
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,12 +47,16 @@ import pyarrow.parquet as pq
 import soundfile as sf
 
 from pamflow.audio import AUDIO_EXTENSIONS, AudioError, load, loudness
+from pamflow.audio.loudness import StreamingLoudness
 from pamflow.storage.files import atomic_open
 
 MANIFEST_NAME = "manifest.parquet"
 QUARANTINE_SUFFIX = ".quarantine.parquet"
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
 MIN_DURATION_S = 0.01
+#: local files larger than this are indexed in blocks (:func:`inspect_audio_file`)
+STREAM_BYTES = 64 << 20
+STREAM_FRAMES = 1 << 16
 SILENCE_PEAK_DB = -90.0
 #: columns filled only from the ``metadata`` argument of :func:`index_corpus`
 EXTRA_COLUMNS = ("label", "text", "rt60_s", "drr_db")
@@ -119,12 +123,14 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _wav_shortfall(raw: bytes) -> str | None:
+def _wav_shortfall(raw: bytes, file_size: int | None = None) -> str | None:
     """A reason if a RIFF/WAVE file's data chunk promises more bytes than the file holds.
 
-    (libsndfile quietly shortens such files instead of reporting them.) A data size of 0 or
-    0xFFFFFFFF means "unknown" (streamed writers) and is accepted.
+    ``raw`` is the file or its first bytes (then ``file_size`` is the file's size). (libsndfile
+    quietly shortens such files instead of reporting them.) A data size of 0 or 0xFFFFFFFF
+    means "unknown" (streamed writers) and is accepted.
     """
+    file_size = len(raw) if file_size is None else file_size
     if len(raw) < 12 or raw[:4] not in (b"RIFF", b"RIFX") or raw[8:12] != b"WAVE":
         return None
     endian = "<" if raw[:4] == b"RIFF" else ">"
@@ -134,7 +140,7 @@ def _wav_shortfall(raw: bytes) -> str | None:
         if chunk == b"fmt " and pos + 22 <= len(raw):
             block = struct.unpack(endian + "H", raw[pos + 20 : pos + 22])[0]
         if chunk == b"data":
-            have = len(raw) - pos - 8
+            have = file_size - pos - 8
             if size in (0, 0xFFFFFFFF) or have >= size:
                 return None
             if block:
@@ -199,6 +205,25 @@ def inspect_audio(raw: bytes, name: str, ext: str = "") -> dict[str, Any]:
             ) from e
         raise BadAudioFile(f"unreadable: no decoder accepts it ({what})") from e
     frames, channels = int(data.shape[0]), int(data.shape[1]) if data.ndim == 2 else 1
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+
+    def level() -> float:
+        # BS.1770 sums channel powers (pyloudnorm weights up to 5 channels); more: mono mix
+        x = data[:, 0] if channels == 1 else (data if channels <= 5 else data.mean(axis=1))
+        return float(loudness(x, sr))
+
+    return _measured(frames, promised, channels, int(sr), peak, level)
+
+
+def _measured(
+    frames: int,
+    promised: int | None,
+    channels: int,
+    sr: int,
+    peak: float,
+    level: Callable[[], float],
+) -> dict[str, Any]:
+    """The checks every decoded file passes, and its manifest measurements."""
     if promised and frames < promised:
         raise BadAudioFile(f"truncated: header promises {promised} frames, only {frames} decoded")
     if frames == 0:
@@ -209,20 +234,63 @@ def inspect_audio(raw: bytes, name: str, ext: str = "") -> dict[str, Any]:
         )
     if frames / sr < MIN_DURATION_S:
         raise BadAudioFile(f"too short: {1000 * frames / sr:.2f} ms < {1000 * MIN_DURATION_S:g} ms")
-    peak = float(np.max(np.abs(data)))
     peak_db = float(20.0 * np.log10(peak)) if peak > 0 else float("-inf")
     if peak_db < SILENCE_PEAK_DB:
         raise BadAudioFile(f"silent: peak {peak_db:.1f} dBFS below {SILENCE_PEAK_DB:g} dBFS")
-    # BS.1770 sums channel powers (pyloudnorm weights up to 5 channels); more: mono mix
-    x = data[:, 0] if channels == 1 else (data if channels <= 5 else data.mean(axis=1))
     return {
         "duration_s": frames / sr,
-        "sample_rate": int(sr),
+        "sample_rate": sr,
         "channels": channels,
         "num_frames": frames,
-        "loudness_lufs": float(loudness(x, sr)),
+        "loudness_lufs": level(),
         "peak_db": peak_db,
     }
+
+
+def inspect_audio_file(path: str, name: str, ext: str = "") -> tuple[dict[str, Any], str, int]:
+    """:func:`inspect_audio` of a local file read in blocks, never whole: the header is
+    probed, the audio decoded :data:`STREAM_FRAMES` frames at a time (peak, non-finite
+    samples and BS.1770 loudness accumulated), the sha256 computed in chunks. Memory stays
+    bounded whatever the file's size. Returns ``(measurements, sha256, size)``; raises
+    ``BadAudioFile`` as :func:`inspect_audio` does, or ``LookupError`` when libsndfile
+    cannot open the file (the caller then reads it whole, for ffmpeg)."""
+    size = os.path.getsize(path)
+    if not size:
+        raise BadAudioFile("empty: 0 bytes")
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    short = _wav_shortfall(head, size) if ext in (".wav", "") else None
+    if short:
+        raise BadAudioFile(short)
+    try:
+        snd = sf.SoundFile(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise LookupError(str(e)) from e
+    with snd:
+        sr, channels, promised = int(snd.samplerate), int(snd.channels), int(snd.frames) or None
+        meter = (
+            StreamingLoudness(sr, channels) if MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE else None
+        )
+        frames, peak = 0, 0.0
+        try:
+            for block in snd.blocks(blocksize=STREAM_FRAMES, dtype="float32", always_2d=True):
+                if not np.isfinite(block).all():
+                    raise BadAudioFile(f"non-finite: {name}: holds NaN or inf samples")
+                frames += len(block)
+                peak = max(peak, float(np.max(np.abs(block))) if block.size else 0.0)
+                if meter is not None:
+                    meter.feed(block)
+        except sf.LibsndfileError as e:
+            raise BadAudioFile(
+                f"corrupt: header reads ({promised} frames) but the audio data does not "
+                f"decode ({e})"
+            ) from e
+    info = _measured(frames, promised, channels, sr, peak, meter.value if meter else float)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return info, h.hexdigest(), size
 
 
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
@@ -281,6 +349,7 @@ def index_corpus(
     workers: int = 1,
     metadata: Mapping[str, Mapping[str, Any]] | None = None,
     relative_paths: bool = False,
+    stream_bytes: int | None = STREAM_BYTES,
 ) -> IndexResult:
     """Index every audio file under ``src`` (a folder or fsspec URL), sorted by id.
 
@@ -290,7 +359,10 @@ def index_corpus(
     manifest's folder). ``kind`` is the given kind, else the file's top folder (null for
     files at the root). ``metadata`` maps ids to values of :data:`EXTRA_COLUMNS`.
     ``workers > 1`` reads files on a thread pool; rows come out in the same order.
-    Each file is read whole into memory once (hash and decode share the bytes).
+    Each file is read whole into memory once (hash and decode share the bytes), except
+    local files above ``stream_bytes`` that libsndfile reads (WAV, FLAC, AIFF, OGG...):
+    those are hashed and decoded in blocks (:func:`inspect_audio_file`), in bounded
+    memory, with the same checks and measurements.
     """
     fs, root = fsspec.core.url_to_fs(str(src))
     root = root.rstrip("/") or "/"
@@ -323,13 +395,23 @@ def index_corpus(
             if problem:
                 return False, {"id": fid, "path": path, "reason": problem}
         try:
-            try:
-                raw = fs.cat_file(p)
-            except Exception as e:
-                raise BadAudioFile(
-                    f"unreadable: cannot read the file ({type(e).__name__}: {e})"
-                ) from e
-            info = inspect_audio(raw, fid, ext)
+            streamed = None
+            if local and stream_bytes is not None and os.path.getsize(p) > stream_bytes:
+                try:  # big: decoded in blocks, never read whole
+                    streamed = inspect_audio_file(p, fid, ext)
+                except LookupError:
+                    pass  # not for libsndfile: read whole, for ffmpeg
+            if streamed is not None:
+                info, digest, size = streamed
+            else:
+                try:
+                    raw = fs.cat_file(p)
+                except Exception as e:
+                    raise BadAudioFile(
+                        f"unreadable: cannot read the file ({type(e).__name__}: {e})"
+                    ) from e
+                info = inspect_audio(raw, fid, ext)
+                digest, size = hashlib.sha256(raw).hexdigest(), len(raw)
         except BadAudioFile as e:
             return False, {"id": fid, "path": path, "reason": _one_line(str(e))}
         except Exception as e:
@@ -344,8 +426,8 @@ def index_corpus(
             "path": path,
             "kind": kind if kind is not None else top,
             **info,
-            "sha256": hashlib.sha256(raw).hexdigest(),
-            "size_bytes": len(raw),
+            "sha256": digest,
+            "size_bytes": size,
         }
         extra = metadata.get(fid, {})
         for col in EXTRA_COLUMNS:

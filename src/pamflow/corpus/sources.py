@@ -25,9 +25,9 @@ from typing import Any
 import fsspec
 import numpy as np
 
-from pamflow.audio import load
+from pamflow.audio import AudioError, load
 from pamflow.corpus.demo import ensure_demo_corpus
-from pamflow.corpus.index import MANIFEST_NAME
+from pamflow.corpus.index import MANIFEST_NAME, MIN_DURATION_S, SILENCE_PEAK_DB
 
 #: the columns a manifest must have for sources to be drawn from it
 MANIFEST_COLUMNS = frozenset({"id", "path", "kind", "duration_s"})
@@ -35,6 +35,19 @@ MANIFEST_COLUMNS = frozenset({"id", "path", "kind", "duration_s"})
 
 class SourcesError(ValueError):
     """Sources that cannot serve a request: an unknown id, no recording of a kind."""
+
+
+class BadSource(SourcesError):
+    """A recording that cannot be used as indexed: unreadable, changed since indexing
+    (sha256, or length where the manifest has no sha256), too short or silent.
+
+    ``source_id`` names it and ``reason`` says why in one line (``unreadable:``,
+    ``changed:``, ``too short:``, ``silent:``); a build quarantines it and draws the rows
+    that met it again from the other recordings."""
+
+    def __init__(self, source_id: str, path: str, reason: str) -> None:
+        super().__init__(f"{source_id} ({path}): {reason}")
+        self.source_id, self.path, self.reason = source_id, path, reason
 
 
 class Sources:
@@ -53,6 +66,7 @@ class Sources:
         self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._bad: dict[str, BadSource] = {}  # found unusable on load: fail fast next time
 
     @classmethod
     def from_manifest(cls, manifest: str | os.PathLike[str]) -> Sources:
@@ -138,27 +152,27 @@ class Sources:
         return ids[int(rng.integers(len(ids)))]
 
     def load(self, source_id: str, sample_rate: int) -> np.ndarray:
-        """Mono float32 audio of ``source_id`` at ``sample_rate`` (cached; do not modify)."""
+        """Mono float32 audio of ``source_id`` at ``sample_rate`` (cached; do not modify).
+
+        The first load checks the recording against its manifest entry: the file's sha256
+        (where the manifest has one, else its decoded length against ``duration_s``), and
+        that it decodes, lasts at least :data:`~pamflow.corpus.index.MIN_DURATION_S` and is
+        not silent. An unusable recording raises :class:`BadSource` (then and on every later
+        load, without reading it again)."""
         key = (source_id, int(sample_rate))
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
+            if source_id in self._bad:
+                raise self._bad[source_id]
         entry = self.entry(source_id)
-        path = entry["path"]
-        name = f"{source_id} ({path})"
         try:
-            with fsspec.open(path, "rb") as fh:
-                raw = fh.read()
-        except OSError as e:
-            raise SourcesError(f"{name}: unreadable: {e}") from e
-        expected = entry.get("sha256")
-        if expected and hashlib.sha256(raw).hexdigest() != expected:
-            raise SourcesError(
-                f"{name}: changed since it was indexed ({len(raw)} bytes, sha256 differs from "
-                "the manifest's); index the corpus again"
-            )
-        audio, _ = load(raw, sample_rate, name=name)
+            audio = self._read_checked(source_id, entry, sample_rate)
+        except BadSource as e:
+            with self._lock:
+                self._bad[source_id] = e
+            raise
         audio.setflags(write=False)
         with self._lock:
             self._cache[key] = audio
@@ -166,14 +180,58 @@ class Sources:
                 self._cache.popitem(last=False)
         return audio
 
+    @staticmethod
+    def _read_checked(source_id: str, entry: Mapping[str, Any], sample_rate: int) -> np.ndarray:
+        path = str(entry["path"])
+        name = f"{source_id} ({path})"
+
+        def bad(reason: str) -> BadSource:
+            return BadSource(source_id, path, reason)
+
+        try:
+            with fsspec.open(path, "rb") as fh:
+                raw = fh.read()
+        except OSError as e:
+            raise bad(f"unreadable: {e}") from e
+        expected = entry.get("sha256")
+        if expected and hashlib.sha256(raw).hexdigest() != expected:
+            raise bad(
+                f"changed: {len(raw)} bytes whose sha256 differs from the manifest's "
+                "(changed since it was indexed; index the corpus again)"
+            )
+        try:
+            audio, _ = load(raw, sample_rate, name=name)
+        except (AudioError, ValueError, RuntimeError) as e:
+            raise bad(f"unreadable: {str(e).removeprefix(name + ': ')}") from e
+        seconds = audio.size / sample_rate
+        if seconds < MIN_DURATION_S:
+            raise bad(f"too short: {1000 * seconds:.2f} ms < {1000 * MIN_DURATION_S:g} ms")
+        peak = float(np.max(np.abs(audio)))
+        if peak < 10.0 ** (SILENCE_PEAK_DB / 20.0):
+            raise bad(f"silent: peak below {SILENCE_PEAK_DB:g} dBFS")
+        indexed = entry.get("duration_s")
+        if not expected and indexed and abs(seconds - float(indexed)) > 0.01 + 0.01 * indexed:
+            raise bad(f"changed: lasts {seconds:.3f} s, the manifest says {float(indexed):.3f} s")
+        return audio
+
+    @property
+    def bad(self) -> list[dict[str, str]]:
+        """``{id, path, reason}`` of the recordings found unusable on load so far."""
+        with self._lock:
+            found = sorted(self._bad.items())
+        return [{"id": i, "path": e.path, "reason": e.reason} for i, e in found]
+
     def without(self, ids: Iterable[str]) -> Sources:
-        """These sources less the recordings ``ids`` (quarantined ones, say)."""
+        """These sources less the recordings ``ids`` (quarantined ones, say); the loaded
+        audio and what is known to be unusable are shared, not read again."""
         drop = set(ids)
-        return Sources(
+        other = Sources(
             [r for i, r in self._rows.items() if i not in drop],
             root=self.root,
             cache_size=self._cache_size,
         )
+        other._cache, other._lock, other._bad = self._cache, self._lock, self._bad
+        return other
 
     def check_files(self) -> list[dict[str, str]]:
         """``{id, path, reason}`` of every recording whose file is missing or whose size is

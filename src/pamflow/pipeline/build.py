@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,13 +22,14 @@ import fsspec
 from threadpoolctl import threadpool_limits
 
 from pamflow import storage
-from pamflow.corpus.sources import Sources, default_sources
-from pamflow.datasets.base import get_recipe
+from pamflow.corpus.sources import BadSource, Sources, default_sources
+from pamflow.datasets.base import Recipe, get_recipe
 from pamflow.datasets.spec import BaseSpec, SpecError
 from pamflow.storage.files import create_exclusive, foreign_entries
 
 BUILD_FILE = "build.json"
 log = logging.getLogger(__name__)
+_warned: set[tuple[Any, str]] = set()
 #: spec audio_format -> storage format (FLAC is 24-bit; WAV is float32)
 AUDIO_FORMATS = {"flac": "FLAC", "wav": "WAV"}
 
@@ -50,30 +52,35 @@ def spec_digest(recipe: str, spec: BaseSpec) -> str:
 
 
 @lru_cache(maxsize=4)
-def _sources(manifests: tuple[str, ...]) -> Sources:
+def _sources(manifests: tuple[str, ...], claim: str) -> Sources:
     return Sources.from_tables(*manifests) if manifests else default_sources()
 
 
-def sources_for(spec: BaseSpec, quarantined: tuple[str, ...] = ()) -> Sources:
-    """The spec's sources less the ``quarantined`` recordings, loaded once per process
-    (workers reuse them across shards)."""
-    return _usable(tuple(spec.manifests), tuple(sorted(quarantined)))
+def sources_for(spec: BaseSpec, quarantined: tuple[str, ...] = (), claim: str = "") -> Sources:
+    """The spec's sources less the ``quarantined`` recordings, loaded once per process for
+    the build ``claim`` (a build's shards share them and their loaded audio; another build,
+    even of the same manifests, reads and checks the recordings again)."""
+    return _usable(tuple(spec.manifests), tuple(sorted(quarantined)), claim)
 
 
 @lru_cache(maxsize=4)
-def _usable(manifests: tuple[str, ...], quarantined: tuple[str, ...]) -> Sources:
-    base = _sources(manifests)
+def _usable(manifests: tuple[str, ...], quarantined: tuple[str, ...], claim: str) -> Sources:
+    base = _sources(manifests, claim)
     return base.without(quarantined) if quarantined else base
+
+
+def _read_marker(out: str) -> dict[str, Any]:
+    fs, _, marker = _marker(out)
+    if not fs.exists(marker):
+        return {}
+    with fs.open(marker, "r") as f:
+        return dict(json.load(f))
 
 
 def quarantine_of(out: str) -> list[dict[str, str]]:
     """The recordings :func:`prepare` set aside for the build at ``out`` (``{id, path,
     reason}``; none when it has no build marker)."""
-    fs, _, marker = _marker(out)
-    if not fs.exists(marker):
-        return []
-    with fs.open(marker, "r") as f:
-        return list(json.load(f).get("quarantine", []))
+    return list(_read_marker(out).get("quarantine", []))
 
 
 def _marker(out: str) -> tuple[fsspec.AbstractFileSystem, str, str]:
@@ -120,14 +127,20 @@ def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> Base
             spec.check_sources(usable, recipe.needs)
             recipe.check(spec, usable)
         text = json.dumps(
-            {"recipe": recipe_name, "digest": digest, "spec": dumped, "quarantine": quarantine},
+            {
+                "recipe": recipe_name,
+                "digest": digest,
+                "spec": dumped,
+                "quarantine": quarantine,
+                "claim": uuid.uuid4().hex,  # this build, as opposed to another of one spec
+            },
             indent=2,
             sort_keys=True,
         )
         fs.makedirs(root, exist_ok=True)
         if create_exclusive(fs, marker, text.encode()):
             for q in quarantine:
-                log.warning("quarantined %s (%s): %s", q["id"], q["path"], q["reason"])
+                log.info("quarantined %s (%s): %s", q["id"], q["path"], q["reason"])
             return spec
     with fs.open(marker, "r") as f:  # claimed, by an earlier build or one racing this one
         old = json.load(f)
@@ -156,8 +169,50 @@ def build_shard(
             "seconds": 0.0,
         }
     t0 = time.perf_counter()
-    sources = sources_for(spec, tuple(q["id"] for q in quarantine_of(out)))
+    marker = _read_marker(out)
+    quarantine = tuple(q["id"] for q in marker.get("quarantine", []))
+    sources = sources_for(spec, quarantine, str(marker.get("claim", "")))
+    # a recording found unusable when loaded (changed, unreadable, too short, silent) is
+    # quarantined and the shard is made again from the others: which recordings a shard
+    # meets depends only on the spec and the files, so its rows are the same whatever the
+    # worker count; the shard's footer records what it set aside
+    met: list[dict[str, str]] = []
+    while True:
+        usable = sources
+        if met:
+            usable = sources.without(q["id"] for q in met)
+            try:  # what is left must still serve the spec
+                spec.check_sources(usable, recipe.needs)
+                recipe.check(spec, usable)
+            except SpecError as e:
+                names = ", ".join(q["id"] for q in met)
+                raise SpecError(f"{e} (after quarantining unusable recordings: {names})") from e
+        try:
+            info = _write_rows(recipe, spec, out, plan, usable, met)
+            break
+        except BadSource as e:
+            if (marker.get("claim"), e.source_id) not in _warned:  # once a process
+                _warned.add((marker.get("claim"), e.source_id))
+                log.info("quarantined %s (%s): %s", e.source_id, e.path, e.reason)
+            met.append({"id": e.source_id, "path": e.path, "reason": e.reason})
+    return {
+        "index": plan.index,
+        "rows": info.rows,
+        "skipped": info.skipped,
+        "seconds": time.perf_counter() - t0,
+        "sha256": info.sha256,
+        "quarantine": met,
+    }
 
+
+def _write_rows(
+    recipe: Recipe[Any],
+    spec: BaseSpec,
+    out: str,
+    plan: ShardPlan,
+    sources: Sources,
+    quarantine: list[dict[str, str]],
+) -> storage.ShardInfo:
     def rows() -> Iterator[dict[str, Any]]:  # streamed: one row group in memory at a time
         for row in recipe.generate(spec, sources, plan.start, plan.stop):
             row["params"] = json.dumps(row.get("params", {}), sort_keys=True)
@@ -167,21 +222,26 @@ def build_shard(
     # order, so the same rows would differ in their last bits between a plain process and a
     # Dask worker (NMR's SI-SDR labels did, by 2e-13)
     with threadpool_limits(limits=1):
-        info = storage.write_shard(
+        return storage.write_shard(
             out,
             plan.index,
             rows(),
             recipe.schema(spec),
             sample_rate=spec.sample_rate,
             audio_format=AUDIO_FORMATS[spec.audio_format],
+            extra_metadata={"quarantine": list(quarantine)} if quarantine else None,
         )
-    return {
-        "index": plan.index,
-        "rows": info.rows,
-        "skipped": info.skipped,
-        "seconds": time.perf_counter() - t0,
-        "sha256": info.sha256,
-    }
+
+
+def quarantined(out: str, num_shards: int) -> list[dict[str, str]]:
+    """Every recording set aside for the build at ``out``: those :func:`prepare` found gone
+    or resized, then those shards found unusable when loading them (from each shard's
+    footer), one entry per id."""
+    found = {q["id"]: q for q in quarantine_of(out)}
+    for i in range(num_shards):
+        for q in storage.shard_metadata(out, i).get("quarantine", []):
+            found.setdefault(q["id"], q)
+    return [found[i] for i in sorted(found)]
 
 
 def finalize(recipe_name: str, spec: BaseSpec, out: str) -> dict[str, Any]:
@@ -192,7 +252,7 @@ def finalize(recipe_name: str, spec: BaseSpec, out: str) -> dict[str, Any]:
         spec=spec.model_dump(mode="json"),
         seed=spec.seed,
         num_shards=len(plan_shards(spec)),
-        extra={"quarantine": quarantine_of(out)},
+        extra={"quarantine": quarantined(out, len(plan_shards(spec)))},
     )
     return summarize(out)
 
@@ -233,6 +293,7 @@ __all__ = [
     "plan_shards",
     "prepare",
     "quarantine_of",
+    "quarantined",
     "sources_for",
     "spec_digest",
     "summarize",

@@ -119,6 +119,17 @@ def clean_tmp(out: str) -> list[str]:
     return removed
 
 
+def shard_metadata(out: str, shard_index: int) -> dict[str, Any]:
+    """pamflow's metadata entry of a complete shard (read from its footer alone)."""
+    fs, root = resolve(out)
+    path = join(root, shard_name(shard_index))
+    where = display(fs, path)
+    if not fs.exists(path):
+        raise StorageError(f"{where}: shard {shard_index} is missing")
+    with open_input(fs, path) as f:
+        return read_file_metadata(pq.ParquetFile(f).schema_arrow, where)
+
+
 def read_shard_info(out: str, shard_index: int) -> ShardInfo:
     """Row count (from the footer) and sha256 (by reading the file) of a complete shard."""
     fs, root = resolve(out)

@@ -39,8 +39,8 @@ from pamflow.storage.shards import (
     clean_tmp,
     list_shards,
     read_shard_info,
-    shard_metadata,
     shard_done,
+    shard_metadata,
     shard_name,
     write_shard,
 )

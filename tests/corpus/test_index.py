@@ -15,8 +15,8 @@ from pamflow.audio import load
 from pamflow.corpus import (
     MANIFEST_SCHEMA,
     QUARANTINE_SCHEMA,
-    index,
     index_corpus,
+    probe,
     quarantine_path,
     write_index,
 )
@@ -111,7 +111,7 @@ def test_an_unexpected_error_is_quarantined_not_raised(messy, monkeypatch):
     def boom(x, sr):
         raise RuntimeError("meter exploded\nsecond line")
 
-    monkeypatch.setattr(index, "loudness", boom)
+    monkeypatch.setattr(probe, "loudness", boom)
     result = index_corpus(str(messy))
     assert result.manifest == []
     reasons = {q["id"]: q["reason"] for q in result.quarantine}

@@ -3,12 +3,10 @@ subcommand (:mod:`~pamflow.cli.commands`); a user error is one line on stderr, e
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
+from pamflow import interrupts
 from pamflow.cli.commands import COMMANDS, err
 from pamflow.cli.parser import build_parser
 
@@ -20,42 +18,10 @@ ON_INTERRUPT = {
 }
 
 
-_running: list[str] = []  # the command this process runs (for the interrupt message)
-
-
-def _stop(signum: int, frame: object) -> None:
-    """One Ctrl-C (or SIGTERM) stops everything this command started, within seconds:
-    every child process (Dask workers, a temporary Prefect server, loader workers) is
-    terminated, then killed if it lingers, and the command exits with 128 + the signal.
-    Nothing half-written is left under a final name: every file is written atomically."""
-    import psutil
-
-    command = _running[0] if _running else ""
-    what = ON_INTERRUPT.get(command, "stopped")
-    err.print(f"interrupted: {command or 'pamflow'} stopped; {what}")
-    children = psutil.Process().children(recursive=True)
-    for child in children:
-        try:
-            child.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(children, timeout=3)
-    for child in alive:
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
-    sys.stderr.flush()
-    os._exit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if threading.current_thread() is threading.main_thread():
-        _running[:] = [args.command]
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            if signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL):
-                signal.signal(sig, _stop)
+    what = ON_INTERRUPT.get(args.command, "stopped")
+    interrupts.install(lambda: err.print(f"interrupted: {args.command} stopped; {what}"))
     try:
         return COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError) as e:

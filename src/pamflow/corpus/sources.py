@@ -27,7 +27,8 @@ import numpy as np
 
 from pamflow.audio import AudioError, load
 from pamflow.corpus.demo import ensure_demo_corpus
-from pamflow.corpus.index import MANIFEST_NAME, MIN_DURATION_S, SILENCE_PEAK_DB
+from pamflow.corpus.index import MANIFEST_NAME
+from pamflow.corpus.probe import MIN_DURATION_S, SILENCE_PEAK_DB
 
 #: the columns a manifest must have for sources to be drawn from it
 MANIFEST_COLUMNS = frozenset({"id", "path", "kind", "duration_s"})

@@ -22,6 +22,7 @@ from prefect.events import emit_event
 from prefect.futures import as_completed
 from prefect_dask import DaskTaskRunner
 
+from pamflow import interrupts
 from pamflow.flows import progress, settings
 from pamflow.pipeline import build as lib
 
@@ -119,6 +120,7 @@ def build_dataset_flow(
     """Build into ``out`` (absolute, or a URL); ``retrain`` labels the event it emits so the
     training deployments fire; ``check_workers`` first makes sure a worker of the cluster sees
     ``out`` (a path only this machine has would build every shard elsewhere)."""
+    interrupts.rearm()  # under the pamflow command, one SIGTERM stops at once
     logger = get_run_logger()
     parsed = lib.prepare(recipe, spec, out)
     if check_workers and not output_visible_task.submit(out).result():
@@ -275,6 +277,7 @@ def scheduled_build(
     The seed is the spec's, so every scheduled build of an unchanged spec gives the same rows;
     vary ``spec.seed`` in the deployment to draw new data.
     """
+    interrupts.rearm()  # under the pamflow command, one SIGTERM stops at once
     root = out_root or f"{settings.required(settings.DATA_DIR).rstrip('/')}/{recipe}"
     out = settings.fresh_folder(root, recipe)
     spec = settings.merged(settings.SPEC_OVERRIDES, spec)

@@ -20,6 +20,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 
+from pamflow import interrupts
 from pamflow.datasets import get_recipe
 from pamflow.flows import settings
 from pamflow.models import registry
@@ -145,6 +146,7 @@ def train_flow(
     ``evaluate``, score the model on the held-out split and publish the table as the artifact
     ``evaluation-MODEL``. On a cluster the tasks ask for a ``GPU`` worker as the config's
     ``device`` says (see :func:`_resources`)."""
+    interrupts.rearm()  # under the pamflow command, one SIGTERM stops at once
     conf = registry.train_config(model, dict(config or {}))  # a bad config fails here
     data = [settings.absolute(p) for p in data]
     out = settings.absolute(out)
@@ -197,6 +199,7 @@ def retrain_flow(
     ``$PAMFLOW_RUNS_DIR/MODEL``; ``on_cluster`` trains on the Dask scheduler at
     ``DASK_SCHEDULER_ADDRESS`` (``cluster`` names one directly); ``PAMFLOW_TRAIN_OVERRIDES``
     is merged into ``config``."""
+    interrupts.rearm()  # under the pamflow command, one SIGTERM stops at once
     from datetime import UTC, datetime
 
     if not data:
@@ -234,6 +237,7 @@ def build_and_train(
 ) -> dict[str, Any]:
     """Build the datasets ``model`` needs (``builds``: recipe -> spec), then train on them:
     training runs downstream of the builds in one flow run."""
+    interrupts.rearm()  # under the pamflow command, one SIGTERM stops at once
     from pamflow.flows.build import build_dataset
 
     paths = []

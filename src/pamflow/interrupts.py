@@ -1,0 +1,68 @@
+"""One Ctrl-C (or SIGTERM) stops a pamflow command within seconds.
+
+The ``pamflow`` command :func:`install` s :func:`stop` for SIGINT and SIGTERM: every child
+process (Dask workers, a temporary Prefect server, DataLoader workers) is terminated, then
+killed if it lingers, one line says what is kept, and the process exits with 128 + the
+signal. Nothing half-written is left under a final name: every file pamflow writes is
+written atomically, so what is finished is kept and the same command resumes.
+
+A Prefect flow run swaps SIGTERM for its own bridge, which raises inside the flow and waits
+for the run's teardown (tens of seconds, with a temporary server and loader workers); the
+flows call :func:`rearm` first, so under the command one SIGTERM still stops at once.
+Under a Prefect worker or runner (no :func:`install`) Prefect's handling is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+_message: list[Callable[[], None]] = []  # says what stopped; set by install()
+
+
+def stop(signum: int, frame: object) -> None:
+    """Terminate this process's children, print the command's line, exit 128 + signum."""
+    import psutil
+
+    for say in _message[:1]:
+        say()
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=3)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    sys.stderr.flush()
+    os._exit(128 + signum)
+
+
+def install(say: Callable[[], None]) -> bool:
+    """Make :func:`stop` the SIGINT and SIGTERM handler of this process (main thread only,
+    and only over the default handlers); ``say`` prints the one line. Returns whether it
+    was installed."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    _message[:] = [say]
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL):
+            signal.signal(sig, stop)
+    return True
+
+
+def rearm() -> None:
+    """Inside a flow run started by the ``pamflow`` command: make :func:`stop` the SIGTERM
+    handler again (Prefect's flow engine replaced it). A no-op anywhere else."""
+    if _message and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
+__all__ = ["install", "rearm", "stop"]

@@ -52,6 +52,22 @@ CASES = [
     ("comments-only", "jnd", "# nothing here\n\n", r"the spec file is empty"),
     ("binary", "jnd", b"\x7fELF\x02\x01\x01\x00\xff\xfe\x00", r"not a text \(UTF-8\) spec file"),
     ("latin-1", "jnd", "# caf\xe9\nseed: 1\n".encode("latin-1"), r"not a text \(UTF-8\)"),
+    ("no-queries", "jnd", "queries_per_sequence: 0\n", r"queries_per_sequence: Input should be"),
+    ("strength-over-100", "jnd", "strength: {low: 0, high: 150}\n", r"strength.high: .*100"),
+    ("negative-seed", "jnd", "seed: -1\n", r"seed: Input should be greater"),
+    ("zero-clip", "jnd", "clip_seconds: 0\n", r"clip_seconds: Input should be greater"),
+    ("fractional-rate", "jnd", "sample_rate: 16000.5\n", r"sample_rate: .*fractional part"),
+    ("float-text-count", "jnd", "num_examples: 1e3\n", r"num_examples: .*valid integer"),
+    ("family-not-list", "jnd", "families: white_noise\n", r"families: Input should be a valid list"),
+    ("repeated-family", "jnd", "families: [eq, eq]\n", r"families: \['eq'\] listed more than once"),
+    ("codec-bitrate", "codec", "bitrates: [1000]\n", r"bitrates: need distinct MP3 bitrates"),
+    ("codec-no-bitrate", "codec", "bitrates: []\n", r"bitrates: need distinct MP3 bitrates"),
+    ("codec-patch", "codec", "patch: mdct\n", r"patch: Input should be 'stft' or 'time'"),
+    ("codec-patch-and-clip", "codec", "patch: stft\nclip_seconds: 2\n",
+     r"clip_seconds: patch 'stft' sets the length to 66048"),
+    ("codec-kind", "codec", "source_kinds: [noise]\n", r"source_kinds.0: Input should be"),
+    ("codec-context", "codec", "context_seconds: -1\n", r"context_seconds: Input should be"),
+    ("triplet-unknown-field", "triplet", "nosuch: 1\n", r"nosuch: Extra inputs"),
 ]  # fmt: skip
 
 

@@ -198,6 +198,9 @@ def check_families(names: list[str]) -> list[str]:
         )
     if not names:
         raise ValueError("at least one family is needed")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{repeated} listed more than once (each family is drawn equally)")
     return names
 
 
@@ -214,8 +217,9 @@ def parse_spec(
     except ValidationError as e:
         lines = []
         for err in e.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "spec"
-            lines.append(f"{loc}: {err['msg']}")
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = str(err["msg"]).removeprefix("Value error, ")  # pydantic's, not the user's
+            lines.append(f"{loc}: {msg}" if loc else msg)
         raise SpecError("invalid spec: " + "; ".join(lines)) from None
 
 

@@ -99,14 +99,28 @@ def test_quiet_clips_are_redrawn(tmp_path):
     assert max(tries) > 1
 
 
-def test_all_silent_domain_stops_with_its_name(tmp_path):
+def test_all_quiet_domain_stops_with_its_name(tmp_path):
+    # -80 dBFS: a recording, but no clip of it reaches the loudness a fair example needs
+    sources = _corpus(
+        tmp_path, {"a": sine(440.0, 4.0, SR, 0.1), "quiet": np.full(4 * SR, 1e-4, np.float32)}
+    )
+    recipe = get_recipe("domain")
+    spec = recipe.parse(BASE)
+    with pytest.raises(RuntimeError, match="'quiet'"):
+        list(recipe.generate(spec, sources, 0, 2))
+
+
+def test_a_silent_recording_is_set_aside_and_its_domain_named(tmp_path):
+    # -120 dBFS: silent (below the index's -90 dBFS), set aside when loaded; its domain
+    # then has no recording left, which is said in one line
     sources = _corpus(
         tmp_path, {"a": sine(440.0, 4.0, SR, 0.1), "mute": np.full(4 * SR, 1e-6, np.float32)}
     )
     recipe = get_recipe("domain")
     spec = recipe.parse(BASE)
-    with pytest.raises(RuntimeError, match="'mute'"):
+    with pytest.raises(SpecError, match=r"needs two or more .*setting aside .*mute\.wav"):
         list(recipe.generate(spec, sources, 0, 2))
+    assert [q["id"] for q in sources.bad] == ["instrument/mute.wav"]
 
 
 def test_peaky_clips_keep_below_the_peak_limit(tmp_path):

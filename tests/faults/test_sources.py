@@ -176,7 +176,7 @@ def test_every_source_gone_is_refused_before_any_work(corpus, tmp_path, capsys):
 
 
 @pytest.mark.integration
-def test_redrawn_rows_are_the_same_on_two_workers_as_in_one_process(
+def test_redrawn_rows_are_the_same_whatever_the_workers_or_shard_size(
     corpus, tmp_path, prefect_server, dask_cluster
 ):
     import yaml
@@ -194,6 +194,9 @@ def test_redrawn_rows_are_the_same_on_two_workers_as_in_one_process(
     build.build_local("jnd", data, local)
     build_dataset("jnd", data, flow, cluster=dask_cluster.scheduler_address)
     assert row_digests(flow) == row_digests(local) and len(row_digests(local)) == 12
+    whole = str(tmp_path / "one-shard")  # only the rows that met a bad recording change
+    build.build_local("jnd", {**data, "shard_size": 12}, whole)
+    assert row_digests(whole) == row_digests(local)
     found = [Dataset.open(p).info["quarantine"] for p in (local, flow)]
     assert found[0] == found[1] and {q["id"] for q in found[0]} <= {"s1.wav", "s4.wav"}
     assert found[0]  # at least one row met a changed recording

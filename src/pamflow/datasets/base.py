@@ -10,17 +10,18 @@ size.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from pamflow.corpus.sources import Sources
+from pamflow.corpus.sources import BadSource, Sources
 from pamflow.datasets.spec import BaseSpec, SpecError, parse_spec
 from pamflow.seeding import example_seed
 from pamflow.storage.schema import Column, Schema
 
 _RECIPES: dict[str, Recipe[Any]] = {}
+T = TypeVar("T")
 
 
 def example_id(recipe: str, spec_seed: int, index: int) -> str:
@@ -98,9 +99,15 @@ class Recipe(ABC, Generic[S]):
     def validate(self, spec: S) -> Sources:
         """Check the spec against its sources (before any work starts); return them."""
         sources = spec.sources()
+        self.check_served(spec, sources)
+        return sources
+
+    def check_served(self, spec: S, sources: Sources) -> None:
+        """Fail with :class:`SpecError` unless ``sources`` can serve ``spec`` (the kinds in
+        :attr:`needs`, long enough; then :meth:`check`). Also run when recordings are set
+        aside during a build."""
         spec.check_sources(sources, self.needs)
         self.check(spec, sources)
-        return sources
 
     def check(self, spec: S, sources: Sources) -> None:
         """Recipe-specific checks against the sources; raise :class:`SpecError`."""
@@ -119,9 +126,34 @@ class Recipe(ABC, Generic[S]):
         """Rows ``start .. stop-1``; by default one :meth:`make_example` per index."""
         for i in range(start, stop):
             seed = example_seed(spec.seed, i)
-            row = self.make_example(spec, sources, i, np.random.default_rng(seed))
+
+            def make(s: Sources, i: int = i, seed: int = seed) -> dict[str, Any]:
+                return self.make_example(spec, s, i, np.random.default_rng(seed))
+
+            row = self.redrawn(spec, sources, make)
             row.setdefault("seed", seed)
             yield self.finish(spec, i, row)
+
+    def redrawn(self, spec: S, sources: Sources, make: Callable[[Sources], T]) -> T:
+        """``make(sources)``, made again from the other recordings each time it meets one
+        that is unusable (:class:`~pamflow.corpus.sources.BadSource`: changed since
+        indexing, unreadable, too short, silent). ``make`` is one row, or one group of
+        rows drawn together (a staircase), from its own seed: what it gives depends only on
+        the spec and the files, never on the shard size or the worker count. What is left
+        must still serve the spec, or :class:`SpecError` says what was set aside."""
+        usable, met = sources, []
+        while True:
+            try:
+                return make(usable)
+            except BadSource as e:
+                met.append(e.source_id)
+                usable = sources.without(met)
+                try:
+                    self.check_served(spec, usable)
+                except SpecError as err:
+                    raise SpecError(
+                        f"{err} (after setting aside unusable recordings: {', '.join(met)})"
+                    ) from err
 
     def make_example(
         self, spec: S, sources: Sources, index: int, rng: np.random.Generator

@@ -41,7 +41,7 @@ import json
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Literal
 
 import numpy as np
@@ -238,7 +238,7 @@ class CodecRecipe(Recipe[CodecSpec]):
         stop = min(stop, spec.num_examples)
         for lo in range(start, stop, CHUNK_ROWS):
             idx = list(range(lo, min(stop, lo + CHUNK_ROWS)))
-            drawn = [self.draw(spec, sources, i) for i in idx]
+            drawn = [self.redrawn(spec, sources, partial(self.draw, spec, index=i)) for i in idx]
             coded: dict[int, np.ndarray] = {}
             for kbps in sorted({d["kbps"] for d in drawn}):
                 group = [k for k, d in enumerate(drawn) if d["kbps"] == kbps]

@@ -98,8 +98,7 @@ class DomainRecipe(Recipe[DomainSpec]):
     split_key = "source_id"
     description = "level-matched clips labelled with their domain (e.g. good vs cheap instrument)"
 
-    def validate(self, spec: DomainSpec) -> Sources:
-        sources = spec.sources()
+    def check_served(self, spec: DomainSpec, sources: Sources) -> None:
         spec.check_sources(sources, {spec.kind: "kind"})
         labels = domain_labels(spec, sources)
         if len(labels) < 2:
@@ -113,7 +112,6 @@ class DomainRecipe(Recipe[DomainSpec]):
                     f"labels: no {spec.kind} recording labelled {label!r} "
                     f"(labels present: {sources.labels(spec.kind) or 'none'})"
                 )
-        return sources
 
     def columns(self, spec: DomainSpec) -> list[tuple[str, str, bool]]:
         return [

@@ -28,6 +28,7 @@ Row ``i`` belongs to sequence ``i // queries_per_sequence``, whose generator is 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -121,7 +122,8 @@ class JndRecipe(Recipe[JndSpec]):
         for seq in range(start // q, (stop - 1) // q + 1):
             first = seq * q
             count = min(q, spec.num_examples - first)
-            for k, row in enumerate(self.sequence(spec, sources, seq, count)):
+            made = self.redrawn(spec, sources, partial(self.sequence, spec, seq=seq, count=count))
+            for k, row in enumerate(made):
                 i = first + k
                 if start <= i < stop:
                     yield self.finish(spec, i, row)

@@ -22,8 +22,8 @@ import fsspec
 from threadpoolctl import threadpool_limits
 
 from pamflow import storage
-from pamflow.corpus.sources import BadSource, Sources, default_sources
-from pamflow.datasets.base import Recipe, get_recipe
+from pamflow.corpus.sources import Sources, default_sources
+from pamflow.datasets.base import get_recipe
 from pamflow.datasets.spec import BaseSpec, SpecError
 from pamflow.storage.files import create_exclusive, foreign_entries
 
@@ -124,8 +124,7 @@ def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> Base
         quarantine = sources.check_files()
         if quarantine:
             usable = sources.without(q["id"] for q in quarantine)
-            spec.check_sources(usable, recipe.needs)
-            recipe.check(spec, usable)
+            recipe.check_served(spec, usable)
         text = json.dumps(
             {
                 "recipe": recipe_name,
@@ -172,47 +171,13 @@ def build_shard(
     marker = _read_marker(out)
     quarantine = tuple(q["id"] for q in marker.get("quarantine", []))
     sources = sources_for(spec, quarantine, str(marker.get("claim", "")))
-    # a recording found unusable when loaded (changed, unreadable, too short, silent) is
-    # quarantined and the shard is made again from the others: which recordings a shard
-    # meets depends only on the spec and the files, so its rows are the same whatever the
-    # worker count; the shard's footer records what it set aside
-    met: list[dict[str, str]] = []
-    while True:
-        usable = sources
-        if met:
-            usable = sources.without(q["id"] for q in met)
-            try:  # what is left must still serve the spec
-                spec.check_sources(usable, recipe.needs)
-                recipe.check(spec, usable)
-            except SpecError as e:
-                names = ", ".join(q["id"] for q in met)
-                raise SpecError(f"{e} (after quarantining unusable recordings: {names})") from e
-        try:
-            info = _write_rows(recipe, spec, out, plan, usable, met)
-            break
-        except BadSource as e:
-            if (marker.get("claim"), e.source_id) not in _warned:  # once a process
-                _warned.add((marker.get("claim"), e.source_id))
-                log.info("quarantined %s (%s): %s", e.source_id, e.path, e.reason)
-            met.append({"id": e.source_id, "path": e.path, "reason": e.reason})
-    return {
-        "index": plan.index,
-        "rows": info.rows,
-        "skipped": info.skipped,
-        "seconds": time.perf_counter() - t0,
-        "sha256": info.sha256,
-        "quarantine": met,
-    }
 
+    # a recording found unusable when a row loads it (changed, unreadable, too short,
+    # silent) is set aside and that row drawn again from the others (Recipe.redrawn); the
+    # shard's footer lists what this build's rows met, for dataset.json
+    def notes() -> dict[str, Any]:
+        return {"quarantine": sources.bad} if sources.bad else {}
 
-def _write_rows(
-    recipe: Recipe[Any],
-    spec: BaseSpec,
-    out: str,
-    plan: ShardPlan,
-    sources: Sources,
-    quarantine: list[dict[str, str]],
-) -> storage.ShardInfo:
     def rows() -> Iterator[dict[str, Any]]:  # streamed: one row group in memory at a time
         for row in recipe.generate(spec, sources, plan.start, plan.stop):
             row["params"] = json.dumps(row.get("params", {}), sort_keys=True)
@@ -222,15 +187,26 @@ def _write_rows(
     # order, so the same rows would differ in their last bits between a plain process and a
     # Dask worker (NMR's SI-SDR labels did, by 2e-13)
     with threadpool_limits(limits=1):
-        return storage.write_shard(
+        info = storage.write_shard(
             out,
             plan.index,
             rows(),
             recipe.schema(spec),
             sample_rate=spec.sample_rate,
             audio_format=AUDIO_FORMATS[spec.audio_format],
-            extra_metadata={"quarantine": list(quarantine)} if quarantine else None,
+            notes=notes,
         )
+    for q in sources.bad:
+        if (marker.get("claim"), q["id"]) not in _warned:  # once a process
+            _warned.add((marker.get("claim"), q["id"]))
+            log.info("quarantined %s (%s): %s", q["id"], q["path"], q["reason"])
+    return {
+        "index": plan.index,
+        "rows": info.rows,
+        "skipped": info.skipped,
+        "seconds": time.perf_counter() - t0,
+        "sha256": info.sha256,
+    }
 
 
 def quarantined(out: str, num_shards: int) -> list[dict[str, str]]:
@@ -239,7 +215,7 @@ def quarantined(out: str, num_shards: int) -> list[dict[str, str]]:
     footer), one entry per id."""
     found = {q["id"]: q for q in quarantine_of(out)}
     for i in range(num_shards):
-        for q in storage.shard_metadata(out, i).get("quarantine", []):
+        for q in storage.shard_notes(out, i).get("quarantine", []):
             found.setdefault(q["id"], q)
     return [found[i] for i in sorted(found)]
 

@@ -40,8 +40,8 @@ from pamflow.storage.shards import (
     list_shards,
     read_shard_info,
     shard_done,
-    shard_metadata,
     shard_name,
+    shard_notes,
     write_shard,
 )
 
@@ -63,7 +63,7 @@ __all__ = [
     "finalize_dataset",
     "list_shards",
     "read_shard_info",
-    "shard_metadata",
+    "shard_notes",
     "shard_done",
     "shard_name",
     "write_shard",

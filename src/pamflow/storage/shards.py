@@ -12,7 +12,7 @@ import dataclasses
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +36,8 @@ from pamflow.storage.files import (
 from pamflow.storage.schema import Schema, StorageError, audio_format, read_file_metadata
 
 SHARDS_DIR = "shards"
+#: the footer key of what a shard's writer noted after its rows (see write_shard)
+NOTES_KEY = b"pamflow.notes"
 #: A Parquet row group is the unit of random access (ShardMapDataset reads a whole one to
 #: get one row), so groups are kept small: at most this many rows...
 DEFAULT_ROW_GROUP_SIZE = 64
@@ -119,15 +121,22 @@ def clean_tmp(out: str) -> list[str]:
     return removed
 
 
-def shard_metadata(out: str, shard_index: int) -> dict[str, Any]:
-    """pamflow's metadata entry of a complete shard (read from its footer alone)."""
+def shard_notes(out: str, shard_index: int) -> dict[str, Any]:
+    """What the writer of a complete shard noted once its rows were made (``notes`` of
+    :func:`write_shard`; ``{}`` when none), read from the footer alone."""
     fs, root = resolve(out)
     path = join(root, shard_name(shard_index))
     where = display(fs, path)
     if not fs.exists(path):
         raise StorageError(f"{where}: shard {shard_index} is missing")
     with open_input(fs, path) as f:
-        return read_file_metadata(pq.ParquetFile(f).schema_arrow, where)
+        kv = pq.ParquetFile(f).metadata.metadata or {}
+    if NOTES_KEY not in kv:
+        return {}
+    try:
+        return dict(json.loads(kv[NOTES_KEY]))
+    except ValueError as e:
+        raise StorageError(f"{where}: {NOTES_KEY.decode()} is not valid JSON: {e}") from e
 
 
 def read_shard_info(out: str, shard_index: int) -> ShardInfo:
@@ -315,6 +324,7 @@ def write_shard(
     row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
     if_exists: Literal["skip", "overwrite", "error"] = "skip",
     extra_metadata: dict[str, Any] | None = None,
+    notes: Callable[[], Mapping[str, Any]] | None = None,
 ) -> ShardInfo:
     """Write shard ``shard_index`` of the dataset at ``out_dir``, atomically.
 
@@ -325,6 +335,8 @@ def write_shard(
     once its audio reaches ``row_group_bytes``. A ``pyarrow.Table`` of the schema's columns
     is written as it is (audio structs kept). When the shard already exists it is complete:
     ``if_exists="skip"`` returns its info (``skipped=True``) without reading ``rows``.
+    ``notes()``, called once every row is written, gives what the footer should also say
+    about them (JSON; read back with :func:`shard_notes`).
     """
     if row_group_size < 1 or row_group_bytes < 1:
         raise StorageError(
@@ -367,6 +379,9 @@ def write_shard(
             for part in tables:  # not `table`: the slices above are taken from it lazily
                 writer.write_table(part, row_group_size=max(part.num_rows, 1))
                 n += part.num_rows
+            said = dict(notes()) if notes is not None else {}
+            if said:
+                writer.add_key_value_metadata({NOTES_KEY: json.dumps(said, sort_keys=True)})
     return ShardInfo(shard_index, rel, n, sink.hash.hexdigest(), sink.size)
 
 

@@ -9,6 +9,7 @@ length can be cut from them). Errors name the field.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -71,7 +72,10 @@ class BaseSpec(SpecModel):
     )
     manifests: list[str] = Field(
         default_factory=list,
-        description="corpus manifests (from `pamflow index`); empty: the embedded demo corpus",
+        description=(
+            "corpus manifests (from `pamflow index`; a relative path is taken from the "
+            "current folder and stored absolute); empty: the embedded demo corpus"
+        ),
     )
 
     @model_validator(mode="after")
@@ -87,10 +91,12 @@ class BaseSpec(SpecModel):
     @field_validator("manifests")
     @classmethod
     def _manifests_exist(cls, v: list[str]) -> list[str]:
+        # a relative path is taken from the current folder and kept absolute, so that Dask
+        # workers (another folder, another machine) read the same file
         for m in v:
             if "://" not in m and not Path(m).exists():
                 raise ValueError(f"manifest {m!r} does not exist")
-        return v
+        return [m if "://" in m else os.path.abspath(m) for m in v]
 
     @property
     def clip_samples(self) -> int:
@@ -118,8 +124,12 @@ class BaseSpec(SpecModel):
 
 
 class StrengthRange(SpecModel):
-    low: float = Field(0.0, ge=0, le=100)
-    high: float = Field(100.0, ge=0, le=100)
+    low: float = Field(
+        0.0, ge=0, le=100, description="lowest strength ρ (0: each family's mildest setting)"
+    )
+    high: float = Field(
+        100.0, ge=0, le=100, description="highest strength ρ (100: the strongest); low <= high"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> StrengthRange:
@@ -171,7 +181,11 @@ class ListenerSpec(PerturbedSpec):
         le=100,
         description="the reference is degraded along a random axis at U(0, this)",
     )
-    labels: Literal["simulated", "none"] = "simulated"
+    labels: Literal["simulated", "none"] = Field(
+        "simulated",
+        description="simulated: answered by the simulated listener panel; none: labels left "
+        "null, for a human listening test",
+    )
     listeners: int = Field(50, ge=1, description="size of the simulated listener panel")
     listener_threshold: float = Field(
         1.0, gt=0, description="median JND of the panel, in perceptual-distance dB"

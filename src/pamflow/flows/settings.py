@@ -9,14 +9,17 @@ environment variable        Prefect Variable            read by
 ``PAMFLOW_RUNS_DIR``        ``pamflow_runs_dir``        triggered trainings: where runs go
 ``DASK_SCHEDULER_ADDRESS``  ``dask_scheduler_address``  deployments with ``on_cluster: true``
 ``PAMFLOW_SPEC_OVERRIDES``  ``pamflow_spec_overrides``  optional: JSON merged into every
-                                                        deployment's build spec
+                                                        build's spec (deployments and
+                                                        ``pamflow build``)
 ``PAMFLOW_TRAIN_OVERRIDES`` ``pamflow_train_overrides`` optional: JSON merged into every
-                                                        deployment's training config
+                                                        training config (deployments and
+                                                        ``pamflow train``)
 ``PAMFLOW_GPU_WAIT_S``      ``pamflow_gpu_wait_s``      optional: seconds a CUDA training
                                                         waits for a ``GPU`` worker (600)
 ==========================  ==========================  =====================================
 
-The overrides exist for small machines and smoke tests: the same ``prefect.yaml``, smaller.
+The overrides exist for small machines and smoke tests: the same ``prefect.yaml`` and the
+same commands, smaller (the test that runs the README's code blocks uses them).
 """
 
 from __future__ import annotations

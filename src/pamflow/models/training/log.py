@@ -88,8 +88,10 @@ def plot_metrics(metrics: Path, png: Path, title: str = "") -> Path:
             pts = [
                 (r["step"], r[key]) for r in records if r["split"] == split and r[key] is not None
             ]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), style, label=split, markersize=3)
+            if pts:  # few points (a short run): large markers, or one point is invisible
+                size = 3 if len(pts) > 30 else 6
+                ax.plot(*zip(*pts, strict=True), "o-" if len(pts) <= 30 else style,
+                        label=split, markersize=size)  # fmt: skip
         ax.set_xlabel("step")
         ax.set_ylabel(key)
         ax.legend(loc="best")
@@ -99,3 +101,45 @@ def plot_metrics(metrics: Path, png: Path, title: str = "") -> Path:
     with atomic_open(png, "wb") as f:
         fig.savefig(f, format="png", dpi=100)
     return png
+
+
+class RunStatus:
+    """``progress.json``: where a run is, rewritten (atomically) at most every
+    ``every_s`` seconds and at each epoch's end, for whoever watches the run (``pamflow
+    train`` draws its progress bar from it, wherever the run executes).
+
+    Fields: ``task``, ``step``, ``total_steps``, ``epoch``, ``epochs``, ``train_rows``,
+    ``loss`` (of the last log record: reading it never stalls a GPU), ``examples_per_s``,
+    ``eta_s``, ``eval`` (the last held-out figures), ``done``.
+    """
+
+    def __init__(self, path: Path, task: str, total_steps: int, epochs: int, rows: int) -> None:
+        self.path, self.every_s = path, 0.5
+        self.state: dict[str, Any] = {
+            "task": task,
+            "step": 0,
+            "total_steps": total_steps,
+            "epoch": 0,
+            "epochs": epochs,
+            "train_rows": rows,
+            "loss": None,
+            "examples_per_s": None,
+            "eta_s": None,
+            "eval": None,
+            "done": False,
+        }
+        self._last = 0.0
+
+    def update(self, *, force: bool = False, **fields: Any) -> None:
+        import time
+
+        self.state.update(fields)
+        rate, left = self.state["examples_per_s"], self.state["total_steps"] - self.state["step"]
+        batch = self.state.get("batch_size")
+        if rate and batch:
+            self.state["eta_s"] = max(left, 0) * batch / rate
+        now = time.monotonic()
+        if force or now - self._last >= self.every_s:
+            self._last = now
+            with atomic_open(self.path, "w") as f:
+                f.write(json.dumps(self.state))

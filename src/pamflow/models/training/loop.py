@@ -13,6 +13,9 @@ A run writes into ``out_dir``:
 - ``metrics.jsonl``: one JSON record per line: ``step``, ``epoch``, ``split`` ("train" or
   "eval"), ``loss``, ``accuracy``, ``lr``, ``examples_per_s``, ``examples``.
 - ``metrics.png``: the loss and accuracy curves (matplotlib, Agg canvas).
+- ``progress.json``: where the run is (step of total, epoch, loss, examples/s, ETA, the last
+  held-out figures), rewritten every half second: ``pamflow train`` draws its progress bar
+  from it (:class:`pamflow.models.training.log.RunStatus`).
 
 Determinism: the batches of an epoch depend only on ``(seed, epoch)``
 (:func:`pamflow.models.training.data.epoch_batches`), random crops on the batch's seed, augmentation
@@ -49,7 +52,7 @@ from pamflow.models.training.data import (
     open_rows,
     to_device,
 )
-from pamflow.models.training.log import MetricsLog, Window, plot_metrics
+from pamflow.models.training.log import MetricsLog, RunStatus, Window, plot_metrics
 from pamflow.models.training.state import restore, rng_state
 
 # A task is typed by the model its step trains (an architecture, or a protocol such as
@@ -213,6 +216,8 @@ def fit(
     # stay, and each epoch only hands them that epoch's batches
     plan = Batches()
     loader = batch_loader(train_set, plan, BatchCollate(length, task.audio, "random"), cfg)
+    status = RunStatus(out / "progress.json", task.name, total_steps, cfg.epochs, len(train_set))
+    status.update(force=True, step=step, epoch=epoch, batch_size=cfg.batch_size)
     while step < max_steps and epoch < cfg.epochs:
         keys = batches(epoch)
         tick = time.perf_counter()
@@ -235,13 +240,18 @@ def fit(
             window.add(loss.detach(), correct.detach(), n, now - tick)
             train_time, train_examples, tick = train_time + now - tick, train_examples + n, now
             if step % cfg.log_every == 0:
-                log.write(window.record(step, epoch, "train", opt.param_groups[0]["lr"]))
+                record = window.record(step, epoch, "train", opt.param_groups[0]["lr"])
+                log.write(record)
+                status.update(loss=record["loss"])
                 window = Window()
+            rate = train_examples / train_time if train_time else None
+            status.update(step=step, epoch=epoch, examples_per_s=rate)
             if batch_in_epoch == len(keys):  # the epoch's last batch: evaluate, move on
                 if eval_set is not None and len(eval_set):
                     last_eval = evaluate_rows(task, model, eval_set, cfg)
                     log.write({"step": step, "epoch": epoch, "split": "eval", **last_eval})
                 epoch, batch_in_epoch = epoch + 1, 0
+                status.update(force=True, epoch=epoch, eval=last_eval)
             if step % cfg.checkpoint_every == 0:  # after the epoch's end: a resume repeats none
                 save_state(ckpt_path)
             if step >= max_steps:
@@ -276,6 +286,9 @@ def fit(
         "complete": True,
     }
     save_checkpoint(final_path, task.model_name, model.config, model.state_dict(), extra)
+    status.update(
+        force=True, step=step, epoch=epoch, done=True, loss=(log.last("train") or {}).get("loss")
+    )
     return summary
 
 

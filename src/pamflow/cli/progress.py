@@ -1,0 +1,118 @@
+"""``pamflow train``'s progress bar, drawn from the run's ``progress.json``.
+
+The training loop rewrites ``RUN/progress.json`` (and ``RUN/STAGE/progress.json`` for a
+model trained in stages) every half second, wherever it runs: in this process, or on a Dask
+worker when ``--cluster`` is given (the run folder is shared storage then). A thread here
+reads the newest one and draws step of total, loss, examples/s and ETA, and prints one
+line when an epoch's held-out figures arrive.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None  # not written yet, or being replaced
+
+
+def _newest(out: Path) -> Path | None:
+    found = [p for p in out.rglob("progress.json") if p.is_file()] if out.is_dir() else []
+    return max(found, key=lambda p: p.stat().st_mtime_ns) if found else None
+
+
+def _figures(values: dict[str, Any]) -> str:
+    shown = [
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in values.items()
+        if isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and k not in ("examples", "examples_per_s")
+    ]
+    return ", ".join(shown[:6])
+
+
+def _eta(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "ETA -"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"ETA {h}:{m:02d}:{s:02d}" if h else f"ETA {m}:{s:02d}"
+
+
+@contextmanager
+def training_progress(out: str | Path, console: Console, every_s: float = 0.5) -> Iterator[None]:
+    """Show the progress of the run writing into ``out`` while the body runs."""
+    out = Path(out)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("step {task.completed}/{task.total}"),
+        TextColumn("{task.fields[epoch]}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("{task.fields[rate]} ex/s"),
+        TextColumn("{task.fields[eta]}"),
+        TimeElapsedColumn(),
+        console=console,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    stop = threading.Event()
+    bars: dict[str, Any] = {}
+    evals: dict[str, Any] = {}
+
+    def draw() -> None:
+        path = _newest(out)
+        state = _read(path) if path is not None else None
+        if not state:
+            return
+        name = str(state.get("task", "training"))
+        if name not in bars:
+            bars[name] = progress.add_task(name, total=state.get("total_steps") or None,
+                                           epoch="", loss="-", rate="-", eta="")  # fmt: skip
+        loss, rate = state.get("loss"), state.get("examples_per_s")
+        progress.update(
+            bars[name],
+            completed=state.get("step", 0),
+            total=state.get("total_steps") or None,
+            epoch=f"epoch {min(state.get('epoch', 0) + 1, state.get('epochs', 1))}/"
+            f"{state.get('epochs', '?')}",
+            loss=f"{loss:.4f}" if isinstance(loss, float) else "-",
+            rate=f"{rate:.1f}" if isinstance(rate, float) else "-",
+            eta="done" if state.get("done") else _eta(state.get("eta_s")),
+        )
+        held_out = state.get("eval")
+        if held_out and evals.get(name) != held_out:
+            evals[name] = held_out
+            progress.console.print(
+                f"{name} epoch {state.get('epoch')}/{state.get('epochs')}: held-out "
+                f"{_figures(held_out)}"
+            )
+
+    def watch() -> None:
+        while not stop.wait(every_s):
+            draw()
+
+    thread = threading.Thread(target=watch, name="pamflow-train-progress", daemon=True)
+    with progress:
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            draw()
+
+
+__all__ = ["training_progress"]

@@ -142,3 +142,25 @@ def test_acoustic_pairs_need_two_recordings(tmp_path, demo_sources):
     recipe.check(recipe.parse({**SPEC, "acoustic_share": 0.0}), one)  # content pairs only: fine
     with pytest.raises(SpecError, match="acoustic_share"):
         build.build_local("contrastive", {**SPEC, "acoustic_share": 1.5}, str(tmp_path / "x"))
+
+
+def test_the_default_spec_on_the_demo_corpus_fills_cdpam_batches(demo_sources):
+    """`pamflow train cdpam` on the README's demo datasets works with the defaults: the
+    contrastive stage's batches hold no recording twice, so the default clip length must
+    leave enough demo recordings for a full default batch of acoustic pairs (2 each)."""
+    from pamflow.datasets.base import long_enough
+    from pamflow.models.training.cdpam import CDPAMTrainConfig
+
+    spec = get_recipe("contrastive").parse({})
+    batch = CDPAMTrainConfig().batch_size
+    pool = long_enough(demo_sources, "speech", spec.clip_seconds)
+    assert len(pool) >= 2 * batch + 8, (len(pool), batch)
+    # and the sampler does fill batches from rows drawn like the recipe's (half acoustic)
+    rng = np.random.default_rng(0)
+    keys = []
+    for i in range(int(0.85 * spec.num_examples)):  # the training split
+        a = pool[int(rng.integers(len(pool)))]
+        keys.append([a, pool[(pool.index(a) + 1 + int(rng.integers(len(pool) - 1))) % len(pool)]]
+                    if i % 2 == 0 else [a])  # fmt: skip
+    batches = DisjointBatchSampler(keys, batch, seed=0, drop_last=True).batches(0)
+    assert sum(len(b) for b in batches) >= 0.8 * len(keys)

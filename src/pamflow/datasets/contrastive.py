@@ -65,6 +65,16 @@ _CHAIN_TRIES = 8
 
 
 class ContrastiveSpec(PerturbedSpec):
+    clip_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description=(
+            "length of each clip; 2 s by default (not 2.5): a batch of CDPAM's contrastive "
+            "stage holds no recording twice, and the demo corpus has 48 utterances of 2 s "
+            "or more, only 20 of 2.5 s"
+        ),
+    )
     acoustic_share: float = Field(
         0.5, ge=0, le=1, description="share of acoustic pairs; the rest are content pairs"
     )

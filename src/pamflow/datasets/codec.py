@@ -76,7 +76,11 @@ class CodecSpec(BaseSpec):
     patch: Literal["stft", "time"] | None = Field(
         None, description="null: clips of clip_seconds; stft: 66,048 samples; time: 16,384"
     )
-    patch_offsets: Literal["random", "grid"] = "random"
+    patch_offsets: Literal["random", "grid"] = Field(
+        "random",
+        description="where a patch starts: random: at a random sample; grid: at a random "
+        "position of the paper's tiling (hop: the patch for stft, half of it for time)",
+    )
     context_seconds: float = Field(
         0.25, ge=0, le=10, description="recording coded on each side of the clip"
     )

@@ -48,7 +48,13 @@ _PANEL_KEY = 0xA7E1
 
 
 class JndSpec(ListenerSpec):
-    queries_per_sequence: int = Field(10, ge=1, le=1000)
+    queries_per_sequence: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="questions per sequence: one reference, one axis, this many strengths "
+        "(DPAM's test asked 10)",
+    )
     start_strength: float | None = Field(
         None, ge=0, le=100, description="first question of a sequence; default: random in the range"
     )

@@ -74,8 +74,8 @@ MIN_SPEECH_LEVEL_DB = -100.0
 class DbRange(SpecModel):
     """A closed range of decibels, ``low <= high``."""
 
-    low: float
-    high: float
+    low: float = Field(description="lower end (dB)")
+    high: float = Field(description="upper end (dB)")
 
     @model_validator(mode="after")
     def _ordered(self) -> DbRange:
@@ -84,22 +84,43 @@ class DbRange(SpecModel):
         return self
 
 
-def _range(low: float, high: float) -> Any:
-    return Field(default_factory=lambda: DbRange(low=low, high=high))
+def _range(low: float, high: float, description: str) -> Any:
+    return Field(default_factory=lambda: DbRange(low=low, high=high), description=description)
 
 
 class NmrSpec(BaseSpec):
     clip_seconds: float = Field(3.0, gt=0, le=60, description="NORESQA trains on 3 s excerpts")
     additive_probability: float = Field(0.5, ge=0, le=1, description="share of additive pairs")
-    snr_db: DbRange = _range(-15.0, 60.0)
-    sisdr_db: DbRange = _range(-15.0, 25.0)
+    snr_db: DbRange = _range(
+        -15.0, 60.0, "additive pairs: the SNR of each side, drawn uniformly in this range"
+    )
+    sisdr_db: DbRange = _range(
+        -15.0,
+        25.0,
+        "distortion pairs: the target SI-SDR of each side, drawn uniformly where this range "
+        "meets what the drawn family reaches on the clip",
+    )
     noise_labels: list[str] | None = Field(None, description="noise labels; None: all")
-    distortions: list[str] = Field(default_factory=lambda: list(DISTORTIONS))
+    distortions: list[str] = Field(
+        default_factory=lambda: list(DISTORTIONS),
+        description="the families a distortion side draws from, uniformly: one or more of "
+        + ", ".join(DISTORTIONS),
+    )
     reverb_probability: float = Field(0.2, ge=0, le=1, description="share of reverberant sides")
-    reverb_drr_db: DbRange = _range(0.0, 30.0)
-    speech_level_db: DbRange = _range(-30.0, -20.0)
-    delta_classes: int = Field(40, ge=2, le=1000)
-    delta_max_db: float = Field(40.0, gt=0)
+    reverb_drr_db: DbRange = _range(
+        0.0, 30.0, "direct-to-reverberant ratio of a reverberant side (within -27..65 dB)"
+    )
+    speech_level_db: DbRange = _range(
+        -30.0, -20.0, f"active speech level of each clean clip, dBFS ({MIN_SPEECH_LEVEL_DB:g}..0)"
+    )
+    delta_classes: int = Field(
+        40, ge=2, le=1000, description="classes of the binned differences (sisdr_bin, snr_bin)"
+    )
+    delta_max_db: float = Field(
+        40.0,
+        gt=0,
+        description="the bins split [0, delta_max_db) evenly; the last class is open-ended",
+    )
 
     @field_validator("distortions")
     @classmethod

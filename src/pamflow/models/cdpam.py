@@ -28,7 +28,7 @@ and a gain in -20..0 dB, all drawn from an explicit ``torch.Generator``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -55,18 +55,56 @@ class CDPAMConfig:
     parameters). The embedding size is ``channels[-1]`` (split in two equal halves);
     ``projection_dims`` and ``distance_dims`` start from its half."""
 
-    sample_rate: int = 22050
-    channels: tuple[int, ...] = doubling_schedule(64, 16, 4)
-    kernel_size: int = 15
-    leaky_slope: float = 0.1
-    decimate_every: int = 4
-    projection_dims: tuple[int, ...] = (512, 256)
-    projection_dropout: float = 0.1
-    distance_dims: tuple[int, ...] = (256, 64, 16, 4)
-    distance_slope: float = 0.01
-    normalise: bool = True
-    classifier_hidden: tuple[int, ...] = (16, 6)
-    classifier_dropout: float = 0.1
+    sample_rate: int = field(
+        default=22050,
+        metadata={"description": "Hz of the model's input (training and evaluation load at it)"},
+    )
+    channels: tuple[int, ...] = field(
+        default=doubling_schedule(64, 16, 4),
+        metadata={
+            "description": "output channels of each encoder layer; the last is the embedding "
+            "size (even: acoustic and content halves)"
+        },
+    )
+    kernel_size: int = field(default=15, metadata={"description": "conv kernel size (odd)"})
+    leaky_slope: float = field(
+        default=0.1, metadata={"description": "LeakyReLU negative slope of the encoder"}
+    )
+    decimate_every: int = field(
+        default=4,
+        metadata={
+            "description": "the time axis is halved after every this many layers (not after "
+            "the last)"
+        },
+    )
+    projection_dims: tuple[int, ...] = field(
+        default=(512, 256),
+        metadata={"description": "projection head sizes (stage contrastive), after the half"},
+    )
+    projection_dropout: float = field(
+        default=0.1, metadata={"description": "dropout in the projection head"}
+    )
+    distance_dims: tuple[int, ...] = field(
+        default=(256, 64, 16, 4),
+        metadata={
+            "description": "loss-net MLP sizes, after the acoustic half; every layer's units "
+            "are weighted in the distance"
+        },
+    )
+    distance_slope: float = field(
+        default=0.01, metadata={"description": "LeakyReLU slope between loss-net layers"}
+    )
+    normalise: bool = field(
+        default=True,
+        metadata={"description": "L2-normalise the acoustic embeddings before the loss-net"},
+    )
+    classifier_hidden: tuple[int, ...] = field(
+        default=(16, 6),
+        metadata={"description": "hidden sizes of the JND classifier: d -> ... -> 2"},
+    )
+    classifier_dropout: float = field(
+        default=0.1, metadata={"description": "dropout in the JND classifier"}
+    )
 
     @classmethod
     def tiny(cls, **overrides: Any) -> CDPAMConfig:

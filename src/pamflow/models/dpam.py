@@ -34,7 +34,7 @@ resample). ``D(x, x) == 0`` exactly in eval mode; in training mode too when
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -53,15 +53,35 @@ class DPAMConfig:
     passes would draw, when False).
     """
 
-    sample_rate: int = 22050
-    channels: tuple[int, ...] = (32,) * 5 + (64,) * 5 + (128,) * 4
-    kernel_size: int = 3
-    stride: int = 2
-    leaky_slope: float = 0.2
-    dropout: float = 0.3
-    shared_dropout: bool = True
-    classifier_hidden: tuple[int, ...] = (16, 6)
-    layer_reduction: str = "sum"  # "sum" over layers (paper) or "mean" (reference code)
+    sample_rate: int = field(
+        default=22050,
+        metadata={"description": "Hz of the model's input (training and evaluation load at it)"},
+    )
+    channels: tuple[int, ...] = field(
+        default=(32,) * 5 + (64,) * 5 + (128,) * 4,
+        metadata={"description": "output channels of each conv layer, one entry a layer"},
+    )
+    kernel_size: int = field(default=3, metadata={"description": "conv kernel size (odd)"})
+    stride: int = field(
+        default=2, metadata={"description": "stride of every conv layer but the last"}
+    )
+    leaky_slope: float = field(default=0.2, metadata={"description": "LeakyReLU negative slope"})
+    dropout: float = field(
+        default=0.3,
+        metadata={"description": "drop probability after every layer (0 <= p < 1)"},
+    )
+    shared_dropout: bool = field(
+        default=True,
+        metadata={"description": "the two inputs of a pair get one dropout mask"},
+    )
+    classifier_hidden: tuple[int, ...] = field(
+        default=(16, 6),
+        metadata={"description": "hidden sizes of the JND classifier G: sigmoid(D) -> ... -> 2"},
+    )
+    layer_reduction: str = field(
+        default="sum",
+        metadata={"description": "sum over layers (paper) or mean (reference code)"},
+    )
 
     @classmethod
     def tiny(cls, **overrides: Any) -> DPAMConfig:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -52,23 +52,65 @@ class NORESQAConfig:
     parameters). ``inception`` = (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection)
     channels, shared by all blocks; one block per entry of ``freq_pools``."""
 
-    sample_rate: int = 16000
-    n_fft: int = 512
-    hop_length: int = 256
-    n_bins: int = 256
-    skip_dc: bool = True
-    inception: tuple[int, ...] = (16, 24, 32, 16, 8, 8)
-    freq_pools: tuple[int, ...] = (4, 4, 4, 2)
-    tcn_channels: tuple[int, ...] = (32, 64, 128, 64)
-    tcn_kernel: int = 3
-    tcn_dropout: float = 0.2
-    head_kernel: int = 5
-    head_slope: float = 0.1
-    head_dropout: float = 0.5
-    pref_hidden: tuple[int, ...] = (32, 8)
-    quant_hidden: tuple[int, ...] = (64, 32)
-    num_classes: int = 40
-    delta_max: float = 40.0
+    sample_rate: int = field(
+        default=16000,
+        metadata={"description": "Hz of the model's input (training and evaluation load at it)"},
+    )
+    n_fft: int = field(
+        default=512, metadata={"description": "STFT frame (Hamming window), in samples"}
+    )
+    hop_length: int = field(default=256, metadata={"description": "STFT hop, in samples"})
+    n_bins: int = field(
+        default=256,
+        metadata={"description": "frequency bins kept: n_bins + skip_dc <= n_fft / 2 + 1"},
+    )
+    skip_dc: bool = field(
+        default=True,
+        metadata={
+            "description": "leave out the zeroth bin (paper); false: bins from 0, as the "
+            "reference code"
+        },
+    )
+    inception: tuple[int, ...] = field(
+        default=(16, 24, 32, 16, 8, 8),
+        metadata={
+            "description": "channels of every inception block: 1x1, 3x3 reduce, 3x3, 5x5 "
+            "reduce, 5x5, pool projection"
+        },
+    )
+    freq_pools: tuple[int, ...] = field(
+        default=(4, 4, 4, 2),
+        metadata={
+            "description": "one inception block an entry, each followed by max-pooling along "
+            "frequency by it"
+        },
+    )
+    tcn_channels: tuple[int, ...] = field(
+        default=(32, 64, 128, 64),
+        metadata={"description": "channels of the TCN's residual blocks (dilations 1, 2, 4...)"},
+    )
+    tcn_kernel: int = field(default=3, metadata={"description": "TCN kernel size (odd)"})
+    tcn_dropout: float = field(default=0.2, metadata={"description": "TCN dropout"})
+    head_kernel: int = field(
+        default=5, metadata={"description": "kernel of the per-frame heads' convs (odd)"}
+    )
+    head_slope: float = field(
+        default=0.1, metadata={"description": "LeakyReLU negative slope of the heads"}
+    )
+    head_dropout: float = field(default=0.5, metadata={"description": "dropout of the heads"})
+    pref_hidden: tuple[int, ...] = field(
+        default=(32, 8), metadata={"description": "hidden channels of the preference head"}
+    )
+    quant_hidden: tuple[int, ...] = field(
+        default=(64, 32),
+        metadata={"description": "hidden channels of the SI-SDR and SNR difference heads"},
+    )
+    num_classes: int = field(
+        default=40, metadata={"description": "bins of the SI-SDR and SNR difference heads (K)"}
+    )
+    delta_max: float = field(
+        default=40.0, metadata={"description": "the bins split [0, delta_max) dB evenly (Δmax)"}
+    )
 
     @classmethod
     def tiny(cls, **overrides: Any) -> NORESQAConfig:

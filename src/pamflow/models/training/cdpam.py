@@ -55,12 +55,30 @@ class CDPAMTrainConfig(TrainConfig):
     trains only on triplets with at least this listener agreement (all labelled ones if None).
     """
 
-    model: CDPAMConfig = field(default_factory=CDPAMConfig)
+    model: CDPAMConfig = field(
+        default_factory=CDPAMConfig, metadata={"description": "the architecture's sizes"}
+    )
     gain_db: tuple[float, float] = (-20.0, 0.0)
-    temperature: float = 1.0
-    margin: float = 0.1
-    train_encoder: bool = False
-    min_agreement: float | None = None
+    temperature: float = field(
+        default=1.0, metadata={"description": "NT-Xent temperature (stage contrastive)"}
+    )
+    margin: float = field(
+        default=0.1, metadata={"description": "margin of the ranking loss (stage triplet)"}
+    )
+    train_encoder: bool = field(
+        default=False,
+        metadata={
+            "description": "stages jnd and triplet also fine-tune the encoder (frozen when "
+            "false, as in the paper)"
+        },
+    )
+    min_agreement: float | None = field(
+        default=None,
+        metadata={
+            "description": "stage triplet trains only on triplets whose listener agreement is "
+            "at least this (null: every labelled one)"
+        },
+    )
 
     @classmethod
     def tiny(cls, **overrides: Any) -> CDPAMTrainConfig:

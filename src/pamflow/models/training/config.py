@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import torch
@@ -42,26 +42,107 @@ class TrainConfig:
     input independently. ``log_every``/``checkpoint_every``: in steps.
     """
 
-    lr: float = 1e-4
-    lr_schedule: Literal["constant", "cosine"] = "constant"
-    warmup_steps: int = 0
-    lr_final: float = 0.0
-    weight_decay: float = 0.0
-    batch_size: int = 16
-    epochs: int = 1
-    max_steps: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    num_workers: int = 0
-    amp: bool = True
-    clip_seconds: float = 2.5
-    eval_fraction: float = 0.1
-    split_key: str | None = None
-    augment: bool = True
-    silence_s: float = 0.25
-    gain_db: tuple[float, float] = (0.0, 0.0)
-    log_every: int = 50
-    checkpoint_every: int = 1000
+    lr: float = field(
+        default=1e-4, metadata={"description": "Adam learning rate (the peak one with a schedule)"}
+    )
+    lr_schedule: Literal["constant", "cosine"] = field(
+        default="constant",
+        metadata={
+            "description": "constant, or cosine: from lr down to lr * lr_final over the epochs, "
+            "after the warm-up"
+        },
+    )
+    warmup_steps: int = field(
+        default=0,
+        metadata={"description": "optimiser steps of linear rise from zero to lr (0: none)"},
+    )
+    lr_final: float = field(
+        default=0.0,
+        metadata={"description": "cosine: the last learning rate, as a share of lr (0..1)"},
+    )
+    weight_decay: float = field(
+        default=0.0,
+        metadata={"description": "AdamW's decoupled weight decay (0: plain Adam)"},
+    )
+    batch_size: int = field(default=16, metadata={"description": "rows a step"})
+    epochs: int = field(
+        default=1,
+        metadata={"description": "passes over the training rows (the length of a cosine schedule)"},
+    )
+    max_steps: int | None = field(
+        default=None,
+        metadata={
+            "description": "stop after this many optimiser steps (null: after the last epoch); "
+            "the schedule keeps its length"
+        },
+    )
+    seed: int = field(
+        default=0,
+        metadata={
+            "description": "model initialisation, batch order, crops, augmentation and dropout"
+        },
+    )
+    device: str = field(
+        default="auto",
+        metadata={
+            "description": "a torch device (cpu, cuda, cuda:1...), or auto: CUDA where the "
+            "process running the training has it, else the CPU"
+        },
+    )
+    num_workers: int = field(
+        default=0,
+        metadata={
+            "description": "DataLoader worker processes reading the rows (0: the training "
+            "process itself)"
+        },
+    )
+    amp: bool = field(
+        default=True,
+        metadata={"description": "float16 autocast and gradient scaling, on CUDA only"},
+    )
+    clip_seconds: float = field(
+        default=2.5,
+        metadata={
+            "description": "crops in seconds: random offsets for training, centred for the "
+            "held-out rows; shorter clips are zero-padded"
+        },
+    )
+    eval_fraction: float = field(
+        default=0.1,
+        metadata={
+            "description": "share of the split keys held out and evaluated after each epoch "
+            "(0 <= share < 1)"
+        },
+    )
+    split_key: str | None = field(
+        default=None,
+        metadata={
+            "description": "the column the held-out split is drawn on (null: the one the "
+            "dataset's recipe declares, else example_id)"
+        },
+    )
+    augment: bool = field(
+        default=True,
+        metadata={
+            "description": "the papers' online augmentation (silence_s, gain_db), on each "
+            "input independently"
+        },
+    )
+    silence_s: float = field(
+        default=0.25,
+        metadata={"description": "augment: seconds of silence at the start or the end"},
+    )
+    gain_db: tuple[float, float] = field(
+        default=(0.0, 0.0),
+        metadata={"description": "augment: a gain drawn uniformly in [low, high] dB"},
+    )
+    log_every: int = field(
+        default=50, metadata={"description": "steps between training records in metrics.jsonl"}
+    )
+    checkpoint_every: int = field(
+        default=1000,
+        metadata={"description": "steps between resumable checkpoints (checkpoint.pt)"},
+    )
 
     if TYPE_CHECKING:
         # What each model's subclass adds (see ``models/training/noresqa.py``), declared for

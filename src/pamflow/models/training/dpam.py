@@ -37,9 +37,24 @@ from pamflow.models.training.state import load_init
 class DPAMTrainConfig(TrainConfig):
     """DPAM training: Adam 1e-4, batch 16 (paper); 0.25 s silence augmentation, no gain."""
 
-    model: DPAMConfig = field(default_factory=DPAMConfig)
-    variant: Literal["scratch", "lin", "fin"] = "scratch"
-    init: str | None = None
+    model: DPAMConfig = field(
+        default_factory=DPAMConfig, metadata={"description": "the architecture's sizes"}
+    )
+    variant: Literal["scratch", "lin", "fin"] = field(
+        default="scratch",
+        metadata={
+            "description": "scratch: everything trains from random weights; lin: the features "
+            "F are frozen, only the per-channel weights and G train; fin: F from init, then "
+            "everything trains"
+        },
+    )
+    init: str | None = field(
+        default=None,
+        metadata={
+            "description": "a DPAM checkpoint (e.g. another run's model.pt) whose features F "
+            "start the run: needed by fin, refused by scratch"
+        },
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

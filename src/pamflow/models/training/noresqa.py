@@ -33,7 +33,9 @@ from pamflow.models.training.loop import Context, Task, fit
 class NORESQATrainConfig(TrainConfig):
     """NORESQA training: Adam 1e-4, batch 32 (paper), no augmentation."""
 
-    model: NORESQAConfig = field(default_factory=NORESQAConfig)
+    model: NORESQAConfig = field(
+        default_factory=NORESQAConfig, metadata={"description": "the architecture's sizes"}
+    )
     batch_size: int = 32
     augment: bool = False
 

@@ -1,5 +1,6 @@
 """The report in a real browser (headless Chromium): every player decodes its audio, the
-plots are in the page, and a screenshot shows them."""
+plots are in the page, and a screenshot shows them, the psychometric curves of each family
+included; the demo's gallery page plays its WAV files."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pamflow import storage
 from pamflow.pipeline.build import build_local
 from pamflow.pipeline.inspect import describe
+from pamflow.pipeline.psychometric_view import ALONE_RGB, COMBINED_RGB
 from pamflow.pipeline.report import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -62,7 +65,9 @@ class Dom(HTMLParser):
         self.audio: list[dict[str, str]] = []
         self.svg_in_plot = 0
         self.images = 0
+        self.psychometric: dict[str, dict[str, str]] = {}  # family -> its figure's attributes
         self._in_plot = False
+        self._figure: dict[str, str] = {}
         self.feed(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -71,8 +76,11 @@ class Dom(HTMLParser):
             self.audio.append(a)
         elif tag == "figure":
             self._in_plot = "plot" in a.get("class", "")
+            self._figure = a
         elif tag == "svg" and self._in_plot:
             self.svg_in_plot += 1
+            if "psychometric" in self._figure.get("class", "").split():
+                self.psychometric[self._figure["data-family"]] = self._figure
         elif tag == "img" and a.get("src", "").startswith("data:image/"):
             self.images += 1
 
@@ -99,16 +107,17 @@ def test_players_load_in_chromium(report, tmp_path):
             float(a["data-expected-duration"]), abs=0.01
         )
         assert float(a["data-duration"]) > 0
-    assert dom.svg_in_plot == len(info["counts"]) + len(info["histograms"])
+    assert dom.svg_in_plot == len(info["counts"]) + len(info["histograms"]) + len(dom.psychometric)
     assert dom.images == 12
 
 
 def test_screenshot_shows_the_plots(report, tmp_path):
     path, _ = report
     png = tmp_path / "report.png"
-    chromium(tmp_path / "profile", f"--screenshot={png}", "--window-size=1200,2000", path.as_uri())
+    # tall enough for the psychometric panels and the histograms below them
+    chromium(tmp_path / "profile", f"--screenshot={png}", "--window-size=1200,4000", path.as_uri())
     img = np.asarray(Image.open(png).convert("RGB")).astype(int)
-    assert img.shape == (2000, 1200, 3)
+    assert img.shape == (4000, 1200, 3)
 
     def pixels(rgb: tuple[int, int, int]) -> int:
         return int((np.abs(img - np.array(rgb)).sum(axis=2) <= 12).sum())
@@ -117,3 +126,46 @@ def test_screenshot_shows_the_plots(report, tmp_path):
     assert pixels(BAR_RGB) > 2000, "no bar chart visible"
     assert pixels(HIST_RGB) > 2000, "no histogram visible"
     assert img.std() > 20  # a page, not a blank or error screen
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+def test_psychometric_view_in_chromium(report, tmp_path):
+    """One psychometric panel per family present, drawn: the points and curves of each
+    series (alone, on combined axes) show in their colours on a screenshot."""
+    path, _ = report
+    dom = Dom(chromium(tmp_path / "profile", "--dump-dom", path.as_uri()).stdout)
+    axes = storage.Dataset.open(str(path.parent / "jnd")).to_table(["axis"])
+    present = {f for axis in axes.column("axis").to_pylist() for f in axis}
+    assert set(dom.psychometric) == present
+    for fam, a in dom.psychometric.items():
+        assert 0 <= float(a["data-jnd"]) <= 100, fam
+    png = tmp_path / "psychometric.png"
+    chromium(tmp_path / "profile", f"--screenshot={png}", "--window-size=1200,6000", path.as_uri())
+    img = np.asarray(Image.open(png).convert("RGB")).astype(int)
+
+    def pixels(rgb: tuple[int, int, int]) -> int:
+        return int((np.abs(img - np.array(rgb)).sum(axis=2) <= 12).sum())
+
+    for kind, colour in (("alone", ALONE_RGB), ("combined", COMBINED_RGB)):
+        series = sum(1 for a in dom.psychometric.values() if a.get(f"data-jnd-{kind}"))
+        if series:  # each drawn series: markers, error bars, the curve, the JND line
+            assert pixels(_rgb(colour)) > 400 * series, f"no {kind} curves visible"
+
+
+def test_gallery_plays_in_chromium(tmp_path, demo_corpus):
+    """The demo's gallery page plays the WAV files beside it (its CSP lets it)."""
+    from rich.console import Console
+
+    from pamflow.pipeline.demo import perturbation_gallery
+
+    perturbation_gallery(tmp_path / "gallery", Console(quiet=True), strengths=(50,))
+    page = tmp_path / "gallery.html"
+    dom = Dom(chromium(tmp_path / "profile", "--dump-dom", page.as_uri()).stdout)
+    assert len(dom.audio) == len(list((tmp_path / "gallery").glob("*.wav"))) > 10
+    for a in dom.audio:
+        assert "data-error" not in a, (a["src"], a.get("data-error"))
+        assert a.get("data-ready") == "1", f"{a['src']}: loadedmetadata never fired"
+        assert float(a["data-duration"]) > 1

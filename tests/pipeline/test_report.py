@@ -115,16 +115,82 @@ def test_examples_spread_over_labels(jnd, report):
     assert Counter(labels[i] for i in picked) == {0: 3, 1: 3}
 
 
-def test_plots_and_spectrograms(info, report):
+def test_plots_and_spectrograms(jnd, info, report):
     page = Page(report)
-    assert sorted(page.plots) == sorted([*info["counts"], *info["histograms"]])
+    axes = storage.Dataset.open(jnd).to_table(["axis"]).column("axis").to_pylist()
+    families = {f for axis in axes for f in axis}  # one psychometric panel per family
+    assert sorted(page.plots) == sorted([*info["counts"], *info["histograms"], *families])
     assert set(info["histograms"]) == {"strength", "distance"}
     assert len(page.images) == 12  # one spectrogram per player
     for src in page.images:
         assert src.startswith("data:image/jpeg;base64,")
         img = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True)))
-        assert img.size == (320, 100)
+        assert img.size == (340, 150)
         assert np.asarray(img).std() > 5  # not a blank image
+
+
+def test_spectrograms_have_time_and_frequency_axes(report):
+    page = Page(report)
+    alts = [a["alt"] for t, a in page.tags if t == "img"]
+    assert alts and all(a.endswith(": time (s), frequency (kHz)") for a in alts)
+    for src in page.images:
+        img = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True)))
+        gray = np.asarray(img.convert("L")).astype(int)
+        # the axes' margins: white paper (left, below) with dark tick labels written on it
+        left, bottom = gray[:, :40], gray[-35:, 50:]
+        for margin in (left, bottom):
+            assert np.median(margin) > 240
+            assert (margin < 100).sum() > 30  # tick labels and the axis label
+        assert gray[10:100, 60:330].std() > 5  # the spectrogram itself
+
+
+def test_spectrogram_axes_are_time_in_s_and_frequency_in_khz(monkeypatch):
+    import matplotlib.axes
+
+    from pamflow.pipeline.report import _spectrogram_jpeg
+
+    seen = []
+    real = matplotlib.axes.Axes.imshow
+
+    def imshow(self, *args, **kwargs):
+        seen.append((self, kwargs.get("extent")))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "imshow", imshow)
+    _spectrogram_jpeg(np.zeros((257, 40)), 0.0, 2.5, 16000)
+    [(ax, extent)] = seen
+    assert extent == (0.0, 2.5, 0.0, 8.0)  # seconds, then kHz up to Nyquist
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("time (s)", "frequency (kHz)")
+
+
+def test_named_labels_and_params_tables(jnd, report):
+    page = Page(report)
+    labels = storage.Dataset.open(jnd).to_table(["label"]).column("label").to_pylist()
+    # the label chart names its bars; the examples say "different (1)" / "same (0)"
+    bars = report.split('data-column="label">', 1)[1].split("</figure>", 1)[0]
+    assert ">different</text>" in bars and ">same</text>" in bars
+    assert "(0 = same, 1 = different)" in bars
+    text = " ".join(page.text)
+    shown = {i for i, _, _ in page.players}
+    want = Counter("different (1)" if labels[i] else "same (0)" for i in shown)
+    assert text.count("different (1)") == want["different (1)"]
+    assert text.count("same (0)") == want["same (0)"]
+    # params: key/value tables, the chain as a table of steps; no raw JSON
+    assert "<pre>" not in report and '{"axis"' not in report
+    ds = storage.Dataset.open(jnd)
+    articles = report.split('<article class="example"')[1:]
+    assert len(articles) == 6
+    for art in articles:
+        index = int(art.split('data-index="', 1)[1].split('"', 1)[0])
+        params = ds.row(index)["params"]
+        table = art.split('<table class="kv params">', 1)[1]
+        for key in params:
+            assert f"<th>{key}</th>" in table
+        steps = table.split("<th>chain</th>", 1)[1].split('<table class="steps">', 1)[1]
+        steps = steps.split("</table>", 1)[0]
+        for step in params["chain"]:
+            assert f"<td>{step['family']}</td>" in steps
+            assert f"<td>{step['strength']:.4g}</td>" in steps
 
 
 def test_header_spec_and_checksum_status(jnd, info, report):

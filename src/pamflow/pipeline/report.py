@@ -9,13 +9,18 @@ It shows:
 - a header: recipe, path, rows, shards, size, sample rate, created_at, pamflow version,
   checksum status (from :func:`pamflow.pipeline.inspect.describe`'s ``problems``);
 - the spec and the recipe summary as tables;
-- a bar chart per categorical column of ``info["counts"]`` (label balance...);
+- a bar chart per categorical column of ``info["counts"]`` (label balance...), the values
+  of a label column named where the recipe's 0/1 mean something (:data:`LABEL_NAMES`:
+  "different"/"same" for JND pairs);
+- for JND datasets, the psychometric view (:mod:`pamflow.pipeline.psychometric_view`):
+  P("different") against strength per family, binned, with the fitted curve and the JND;
 - a histogram per numeric column of ``info["histograms"]`` (strength, SNR, bitrate...);
 - ``examples`` rows picked with ``numpy.random.default_rng(seed)``, spread evenly over the
   values of the first label-like column present (``label``, ``pair_kind``...): each with
-  its metadata, its ``params`` and, per audio column, a player (the first ``max_seconds``
-  of the clip, samples clipped to [-1, 1]) and a spectrogram (shared dB scale per row, so
-  the clips of one row compare directly).
+  its metadata, its ``params`` as key/value tables and, per audio column, a player (the
+  first ``max_seconds`` of the clip, samples clipped to [-1, 1]) and a spectrogram with
+  time (s) and frequency (kHz) axes (shared dB scale per row, so the clips of one row
+  compare directly).
 
 An inline script writes ``data-duration`` (seconds, as the browser decoded it) and
 ``data-ready="1"`` on each ``<audio>`` once its metadata loads, or ``data-error`` if it
@@ -25,12 +30,8 @@ cannot, so a headless browser can check that the players are real.
 from __future__ import annotations
 
 import base64
-import html
 import io
-import json
-import re
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -40,23 +41,34 @@ from scipy import signal
 import pamflow
 from pamflow import storage
 from pamflow.datasets import get_recipe
+from pamflow.pipeline.page import clip_text as _clip_text
+from pamflow.pipeline.page import document, params_table
+from pamflow.pipeline.page import escape as _e
+from pamflow.pipeline.page import figure as _figure
+from pamflow.pipeline.page import finite as _finite
+from pamflow.pipeline.page import fmt as _fmt
+from pamflow.pipeline.page import kv_table as _kv_table
+from pamflow.pipeline.page import meta_list as _meta_list
+from pamflow.pipeline.page import mpl_text as _mpl
+from pamflow.pipeline.page import section as _section
+from pamflow.pipeline.page import svg as _svg
+from pamflow.pipeline.psychometric_view import psychometric_section
 from pamflow.storage.files import atomic_write_bytes, resolve
 
-_SVG_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
-_SVG_XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 MAX_BARS = 30  # categories shown per bar chart (the most frequent)
 SPECTROGRAM_RANGE_DB = 80.0
+#: what the values of a 0/1 label column mean, by (recipe, column): charts and examples
+#: show these names instead of the numbers
+LABEL_NAMES: dict[tuple[str, str], dict[str, str]] = {
+    ("jnd", "label"): {"0": "same", "1": "different"},
+    ("triplet", "label"): {"0": "A closer", "1": "B closer"},
+    ("nmr", "preference"): {"0": "a cleaner", "1": "b cleaner"},
+}
 
-_CSP = (
-    "default-src 'none'; img-src data:; media-src data:; "
-    "style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-)
-#: the page's style and player-checking script, package data beside this module
-_ASSETS = resources.files("pamflow.pipeline") / "assets"
 
-
-def _asset(name: str) -> str:
-    return (_ASSETS / name).read_text(encoding="utf-8")
+def label_names(recipe: str, column: str) -> dict[str, str]:
+    """``{"0": name, "1": name}`` for a label column whose values mean something, else ``{}``."""
+    return LABEL_NAMES.get((recipe, column), {})
 
 
 def write_report(
@@ -98,11 +110,6 @@ def render_report(
     summary = dict(info.get("summary") or {})
     title = f"pamflow report: {ds.recipe} dataset {path}"
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_asset('report.css')}</style></head><body>",
         _header(path, ds, info),
         _section("spec", "Spec", _kv_table(info.get("spec", ds.spec) or {})),
     ]
@@ -111,12 +118,20 @@ def render_report(
         parts.append(_section("summary", "Summary", _kv_table(rest)))
     counts = info.get("counts") or {}
     if counts:
-        figs = [
-            _figure(_bar_svg(col, c), f"{col}: {len(c)} value(s)", col) for col, c in counts.items()
-        ]
+        figs = []
+        for col, c in counts.items():
+            names = label_names(ds.recipe, col)
+            key = ", ".join(f"{k} = {v}" for k, v in names.items())
+            cap = f"{col}: {len(c)} value(s)" + (f" ({key})" if key else "")
+            figs.append(
+                _figure(_bar_svg(col, {names.get(k, k): n for k, n in c.items()}), cap, col)
+            )
         parts.append(
             _section("balance", "Label balance", f'<div class="plots">{"".join(figs)}</div>')
         )
+    psychometric = psychometric_section(ds)
+    if psychometric:
+        parts.append(_section("psychometric", "Psychometric curves", psychometric))
     hists = info.get("histograms") or {}
     if hists:
         titles = get_recipe(ds.recipe).histogram_columns
@@ -132,8 +147,7 @@ def render_report(
         f"<footer><p>Written by pamflow {_e(pamflow.__version__)}; examples picked with "
         f"seed {int(seed)}; players hold at most {max_seconds:g} s.</p></footer>"
     )
-    parts.append(f"<script>{_asset('report.js')}</script></body></html>\n")
-    return "\n".join(parts)
+    return document(title, parts)
 
 
 def pick_examples(
@@ -217,6 +231,10 @@ def _example(ds: storage.Dataset, i: int, max_seconds: float) -> str:
     row = ds.row(i)
     audio_cols = [c for c in ds.audio_columns if c in row]
     meta = {c: v for c, v in row.items() if c not in audio_cols and c != "params"}
+    for c, v in meta.items():
+        name = label_names(ds.recipe, c).get(str(v))
+        if name:
+            meta[c] = f"{name} ({v})"
     # column -> (audio, the part shown, rate, its spectrogram in dB if long enough), or None
     clips: dict[str, tuple[np.ndarray, np.ndarray, int, np.ndarray | None] | None] = {}
     for c in audio_cols:
@@ -239,12 +257,7 @@ def _example(ds: storage.Dataset, i: int, max_seconds: float) -> str:
     params = row.get("params")
     details = ""
     if params is not None:
-        text = (
-            json.dumps(params, indent=1, sort_keys=True) if not isinstance(params, str) else params
-        )
-        details = (
-            f"<details><summary>params</summary><pre>{_e(_clip_text(text, 4000))}</pre></details>"
-        )
+        details = f"<details open><summary>params</summary>{params_table(params)}</details>"
     eid = row.get("example_id", f"row {i}")
     return (
         f'<article class="example" data-index="{i}"><h3>{_e(eid)}</h3>'
@@ -272,9 +285,9 @@ def _player(
     )
     img = ""
     if db is not None:
-        jpeg = _spectrogram_jpeg(db, vmax)
+        jpeg = _spectrogram_jpeg(db, vmax, shown.shape[0] / sr, sr)
         img = (
-            f'<img class="spectrogram" alt="{_e(f"spectrogram of {col}")}" '
+            f'<img class="spectrogram" alt="{_e(f"spectrogram of {col}: time (s), frequency (kHz)")}" '
             f'src="data:image/jpeg;base64,{jpeg}">'
         )
     return (
@@ -286,11 +299,6 @@ def _player(
 
 
 # -- plots ---------------------------------------------------------------------------------
-def _figure(svg: str, caption: str, col: str) -> str:
-    cap = f"<figcaption>{_e(caption)}</figcaption>"
-    return f'<figure class="plot" data-column="{_e(col)}">{svg}{cap}</figure>'
-
-
 def _bar_svg(col: str, counts: Mapping[str, int]) -> str:
     from matplotlib.figure import Figure
 
@@ -339,20 +347,6 @@ def _hist_caption(values: Sequence[Any]) -> str:
     return text + (f"; {missing} null or non-finite" if missing else "")
 
 
-def _svg(fig: Any) -> str:
-    """The figure as an inline ``<svg>`` element: text kept as (escaped) text, fixed ids,
-    no date, so the same data gives the same bytes."""
-    import matplotlib
-
-    fig.tight_layout()
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pamflow"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    text = buf.getvalue()
-    head, _, body = _SVG_METADATA.sub("", text[text.index("<svg") :]).partition(">")
-    return _SVG_XMLNS.sub("", head) + ">" + body  # HTML needs no namespaces: no URLs in the page
-
-
 def _spectrogram_db(x: np.ndarray, sr: int) -> np.ndarray:
     """Power spectrogram in dB (re full scale): Hann windows of ~32 ms, 75 % overlap."""
     nper = int(min(2 ** round(np.log2(0.032 * sr)), max(x.shape[0], 16)))
@@ -367,11 +361,17 @@ def _spectrogram_db(x: np.ndarray, sr: int) -> np.ndarray:
     return 10.0 * np.log10(s + 1e-12)
 
 
-def _spectrogram_jpeg(db: np.ndarray, vmax: float) -> str:
+#: size of a spectrogram image, in pixels: the plot and its time and frequency axes
+SPECTROGRAM_SIZE = (340, 150)
+
+
+def _spectrogram_jpeg(db: np.ndarray, vmax: float, seconds: float, sr: int) -> str:
+    """The spectrogram as a JPEG with axes: time in s, frequency in kHz (0 to Nyquist)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(3.2, 1.0), dpi=100)
-    ax = fig.add_axes((0, 0, 1, 1))
+    w, h = SPECTROGRAM_SIZE
+    fig = Figure(figsize=(w / 100, h / 100), dpi=100)
+    ax = fig.add_axes((0.13, 0.25, 0.85, 0.72))
     ax.imshow(
         db,
         origin="lower",
@@ -380,59 +380,14 @@ def _spectrogram_jpeg(db: np.ndarray, vmax: float) -> str:
         interpolation="nearest",
         vmin=vmax - SPECTROGRAM_RANGE_DB,
         vmax=vmax,
+        extent=(0.0, seconds, 0.0, sr / 2000),
     )
-    ax.set_axis_off()
+    ax.set_xlabel("time (s)", fontsize=7, labelpad=1)
+    ax.set_ylabel("frequency (kHz)", fontsize=7, labelpad=1)
+    ax.tick_params(labelsize=7, length=2, pad=1)
     buf = io.BytesIO()
-    fig.savefig(buf, format="jpeg", dpi=100, pil_kwargs={"quality": 75})
+    fig.savefig(buf, format="jpeg", dpi=100, pil_kwargs={"quality": 85})
     return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-# -- text ----------------------------------------------------------------------------------
-def _section(ident: str, title: str, body: str) -> str:
-    return f'<section id="{ident}"><h2>{_e(title)}</h2>{body}</section>'
-
-
-def _kv_table(data: Mapping[str, Any]) -> str:
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in data.items())
-    return f'<table class="kv">{rows}</table>'
-
-
-def _meta_list(data: Mapping[str, Any]) -> str:
-    items = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(_fmt(v))}</dd></div>" for k, v in data.items())
-    return f'<dl class="meta">{items}</dl>'
-
-
-def _fmt(v: Any) -> str:
-    """A value as short text: floats with 4 significant digits, lists joined, dicts as JSON."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool | str):
-        return str(v)
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, list | tuple):
-        return ", ".join(_fmt(x) for x in v)
-    if isinstance(v, dict):
-        return _clip_text(json.dumps(v, sort_keys=True, default=str), 600)
-    return str(v)
-
-
-def _e(v: Any) -> str:
-    return html.escape(str(v), quote=True)
-
-
-def _mpl(s: str) -> str:
-    """Text for matplotlib, shown literally (a ``$`` would start mathtext)."""
-    return s.replace("$", r"\$")
-
-
-def _clip_text(s: str, n: int) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
-def _finite(values: Sequence[Any]) -> np.ndarray:
-    v = np.asarray([x for x in values if isinstance(x, int | float)], dtype=float)
-    return v[np.isfinite(v)]
 
 
 def _dbfs(a: float) -> str:

@@ -326,7 +326,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         if rc:
             return rc
-    return _run(["inspect", str(jnd)])
+    rc = _run(["inspect", str(jnd)])
+    from pamflow.pipeline.demo import write_demo_report  # OUT/report.html and five lines
+
+    summary = write_demo_report(out)
+    console.rule("pamflow demo")
+    console.print("\n".join(summary), markup=False, highlight=False, soft_wrap=True)
+    return rc
 
 
 def _run(argv: list[str]) -> int:

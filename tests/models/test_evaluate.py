@@ -339,3 +339,22 @@ def test_simulated_listener_reference_from_recorded_distances(tmp_path):
     p = 0.01 + 0.98 * ndtr((np.array(d) - 1.0) / 0.25)
     assert sim["expected_accuracy"] == pytest.approx(np.mean(np.maximum(p, 1 - p)))
     assert ref["n_labelled"] == 7  # the imported row still counts for the model's figures
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("reference,test,mos\na.wav,b.wav,good\n", r"line 2: MOS 'good' is not a number"),
+        ("a.wav,b.wav\n", r"line 1: need reference path, test path, MOS"),
+        ("reference,test,mos\n\na.wav,b.wav,4\nc.wav,d.wav\n", r"line 4: need reference"),
+        ("\n\n", r"no rows"),
+    ],
+)
+def test_a_bad_mos_csv_is_one_line_naming_the_line(tmp_path, text, message):
+    from pamflow.models.dpam import DPAM, DPAMConfig
+    from pamflow.models.evaluate import mos_metrics
+
+    path = tmp_path / "mos.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        mos_metrics(DPAM(DPAMConfig.tiny()).eval(), path, torch.device("cpu"))

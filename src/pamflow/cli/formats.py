@@ -173,20 +173,19 @@ mean opinion scores. The result `mos` holds `n` (the pairs), and `spearman` and 
 the correlations of the *negated* distance `-model.distance(test, reference)` with the MOS,
 so that higher is better for every metric.
 
-- Comma-separated text in the platform's default encoding (UTF-8 on Linux and macOS).
+- Comma-separated UTF-8 text (a byte-order mark is allowed).
 - Each row: reference path, test path, MOS (a number): the first three fields; further
   fields are ignored. Rows that are empty or hold only spaces are skipped.
-- The header is optional: when the first row's third field is not a number (or it has
-  fewer than three fields), that row is a header and skipped.
+- The header is optional: when the first row's third field is not a number, that row is a
+  header and skipped.
 - Paths are trimmed; a relative path is taken from the CSV's folder, an absolute one as it
   is (local files: a URL is not read here).
 - The audio can be any format pamflow decodes (libsndfile, else ffmpeg); it is mixed to
   mono and resampled to the model's sample rate, and the two files of a row are cut to the
   shorter one.
-- A row with fewer than three fields is refused, naming the file and the row (counted
-  among the rows after the header, from 1). A MOS that is not a number stops the
-  evaluation with Python's conversion error, which names the value but not the row. An
-  audio file that cannot be read stops it too, naming the file.
+- A row with fewer than three fields (the header included), a MOS that is not a number
+  and a file without rows are refused in one line naming the file and the line (physical
+  lines, from 1). An audio file that cannot be read stops the evaluation too, naming it.
 
 ```csv
 reference,test,mos

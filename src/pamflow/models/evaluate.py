@@ -336,17 +336,25 @@ def nmr_metrics(out: dict) -> dict[str, Any]:
 def mos_metrics(model: MetricModel, mos_csv: str | os.PathLike, device: torch.device) -> dict:
     """Correlations of the negated distance with MOS over the pairs of ``mos_csv``."""
     path = Path(mos_csv)
-    with open(path, newline="") as f:
-        lines = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        lines = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
+    if not lines:
+        raise ValueError(f"{path}: no rows (need reference path, test path, MOS)")
+    for number, row in lines:
+        if len(row) < 3:
+            raise ValueError(f"{path}: line {number}: need reference path, test path, MOS")
     try:
-        float(lines[0][2])
-    except (ValueError, IndexError):
-        lines = lines[1:]  # a header
+        float(lines[0][1][2])
+    except ValueError:
+        lines = lines[1:]  # a header: its MOS column is not a number
     sr = model.config.sample_rate
     dist, mos = [], []
-    for k, row in enumerate(lines):
-        if len(row) < 3:
-            raise ValueError(f"{path}: line {k + 1}: need reference path, test path, MOS")
+    for number, row in lines:
+        try:
+            score = float(row[2])
+        except ValueError:
+            raise ValueError(f"{path}: line {number}: MOS {row[2]!r} is not a number") from None
         ref_p, test_p = (
             p if os.path.isabs(p) else str(path.parent / p)
             for p in (row[0].strip(), row[1].strip())
@@ -356,7 +364,7 @@ def mos_metrics(model: MetricModel, mos_csv: str | os.PathLike, device: torch.de
         n = min(len(ref), len(test))
         pair = [torch.from_numpy(a[:n])[None].to(device) for a in (ref, test)]
         dist.append(float(pair_distance(model, *pair)[0]))
-        mos.append(float(row[2]))
+        mos.append(score)
     neg = [-d for d in dist]
     return {"n": len(mos), "spearman": spearman(neg, mos), "pearson": pearson(neg, mos)}
 

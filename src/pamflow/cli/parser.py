@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         "recipes:\n" + _listing({r: get_recipe(r).description for r in recipes}),
         (
             "pamflow build jnd --out data/jnd --num-examples 2000 --workers 4",
-            "pamflow build nmr --out data/nmr --config configs/nmr.yaml --local",
+            "pamflow build jnd --out data/jnd3000 --config configs/jnd-3000.yaml --local",
         ),
         parents,
     )
@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
             {m: f"{model_registry.get(m).description}\ndatasets: {needs[m]}" for m in models}
         ),
         (
-            "pamflow train dpam --data data/jnd --out runs/dpam --epochs 3",
+            "pamflow train dpam --data data/jnd3000 --out runs/dpam --config configs/dpam-cpu.yaml",
             "pamflow train cdpam --data data/contrastive data/jnd data/triplet "
             "--out runs/cdpam --device cuda",
         ),

@@ -10,11 +10,13 @@ See ``docs/perturbations.md`` for each family's parameter, unit, range and mappi
 
 Every module of this package but the machinery (:data:`MACHINERY`) is a family module;
 importing the package imports them all, and each registers its families by subclassing
-:class:`Family`, so a new family is one new file here.
+:class:`Family`, so a new family is one new file here. :func:`from_audiomentations` and
+:class:`AudiomentationsAdapter` (``interop``) bridge to audiomentations, both ways.
 """
 
 import importlib
 import pkgutil
+from typing import Any
 
 from pamflow.perturbations.axis import Axis, Chain, Step, default_axis_families, sample_axis
 from pamflow.perturbations.base import (
@@ -27,16 +29,28 @@ from pamflow.perturbations.base import (
     get,
     names,
 )
+from pamflow.perturbations.interop import from_audiomentations
 
 #: the modules of this package that are not family modules
-MACHINERY = frozenset({"axis", "base", "docs"})
+MACHINERY = frozenset({"axis", "base", "docs", "interop"})
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in MACHINERY:
         importlib.import_module(f"{__name__}.{_module.name}")
 
+
+def __getattr__(name: str) -> Any:
+    # AudiomentationsAdapter subclasses an audiomentations class: made on first access
+    if name == "AudiomentationsAdapter":
+        from pamflow.perturbations import interop
+
+        return interop.AudiomentationsAdapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AXIS_CATEGORIES",
     "CATEGORIES",
+    "AudiomentationsAdapter",
     "Axis",
     "Chain",
     "Family",
@@ -45,6 +59,7 @@ __all__ = [
     "Step",
     "default_axis_families",
     "families",
+    "from_audiomentations",
     "get",
     "names",
     "sample_axis",

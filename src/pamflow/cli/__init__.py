@@ -21,7 +21,8 @@ from typing import Any
 from rich.markup import escape
 
 from pamflow import interrupts
-from pamflow.cli.commands import COMMANDS, err
+from pamflow.cli import commands, model_commands  # noqa: F401  (they register the subcommands)
+from pamflow.cli.base import COMMANDS, err
 from pamflow.cli.parser import build_parser
 
 #: what an interrupted command leaves and how to go on, by command

@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=False)
-err = Console(stderr=True, soft_wrap=True)  # an error stays on one line
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
-
-
-def command(
-    name: str,
-) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
-    def deco(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-        COMMANDS[name] = fn
-        return fn
-
-    return deco
+from pamflow.cli.base import COMMANDS, check_dataset, command, console, err
 
 
 # -- corpus -------------------------------------------------------------------------------
@@ -274,56 +258,9 @@ def _print_summary(summary: dict) -> None:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from pamflow.pipeline.inspect import inspect_dataset
 
-    _check_dataset(args.dataset)
+    check_dataset(args.dataset)
     return inspect_dataset(
         args.dataset, console=console, report=args.report, verify=not args.no_verify
-    )
-
-
-def _check_dataset(path: str) -> None:
-    """One line, before reading, for a path that holds no finished dataset: nothing there,
-    a file, or a folder without dataset.json (an unfinished build there, or none)."""
-    import json
-
-    from pamflow.pipeline.build import BUILD_FILE
-    from pamflow.storage import list_shards
-    from pamflow.storage.dataset import DATASET_JSON
-    from pamflow.storage.files import abandoned_tmp, is_tmp_name, join, resolve
-    from pamflow.storage.shards import SHARDS_DIR
-
-    fs, root = resolve(path)
-    if not fs.exists(root):
-        raise FileNotFoundError(f"{path}: no such dataset folder")
-    if not fs.isdir(root):
-        raise ValueError(f"{path} is a file, not a dataset folder")
-    if fs.exists(join(root, DATASET_JSON)):
-        return
-    missing = f"{path}/{DATASET_JSON}: not found"
-    marker = join(root, BUILD_FILE)
-    if not fs.exists(marker):
-        raise FileNotFoundError(f"{missing}: {path} holds no pamflow dataset, and no build")
-    from pamflow.datasets import get_recipe
-    from pamflow.pipeline.build import plan_shards
-
-    try:
-        with fs.open(marker, "r") as f:
-            claim = json.load(f)
-        recipe = str(claim["recipe"])
-        total = str(len(plan_shards(get_recipe(recipe).parse(claim["spec"]))))
-    except Exception:  # a damaged claim: still an unfinished build
-        recipe, total = "pamflow", "?"
-    written = f"{len(list_shards(path))} of {total} shards written"
-    shards_dir = join(root, SHARDS_DIR)
-    names = fs.ls(shards_dir, detail=False) if fs.exists(shards_dir) else []
-    tmp = [n.rstrip("/").rpartition("/")[2] for n in names]
-    if any(is_tmp_name(n) and not abandoned_tmp(n) for n in tmp):
-        raise FileNotFoundError(
-            f"{missing}: a {recipe} build is in progress there ({written} so far); "
-            "inspect it when the build has finished"
-        )
-    raise FileNotFoundError(
-        f"{missing}: the {recipe} build there is unfinished ({written}): still "
-        "running, or stopped; run the same `pamflow build` command to finish it"
     )
 
 
@@ -339,175 +276,6 @@ def cmd_labels(args: argparse.Namespace) -> int:
         )
     _print_summary(summary)
     return 0
-
-
-# -- models --------------------------------------------------------------------------------
-@command("train")
-def cmd_train(args: argparse.Namespace) -> int:
-    import json
-
-    from pamflow.cli.progress import training_progress
-    from pamflow.flows import run_training, settings
-
-    config = _read_config(args.config) if args.config else {}
-    for key in ("device", "epochs"):
-        if getattr(args, key) is not None:
-            config[key] = getattr(args, key)
-    if args.steps is not None:
-        config["max_steps"] = args.steps
-    extra = settings.overrides(settings.TRAIN_OVERRIDES)  # small machines, smoke tests
-    if extra:
-        err.print(f"{settings.TRAIN_OVERRIDES.env} overrides the training config: {extra}")
-        config.update(extra)
-    _check_training(args.model, config, args.data, args.cluster)
-    out = Path(args.out)
-    existed = "://" in args.out or out.exists()
-    try:
-        with training_progress(args.out, err):
-            summary = run_training(
-                args.model, args.data, args.out, config, resume=args.resume, cluster=args.cluster
-            )
-    except BaseException:
-        if not existed and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # a failed start leaves no empty run folder behind
-        raise
-    console.print_json(json.dumps(summary, default=str))
-    return 0
-
-
-def _read_config(path: str) -> dict[str, Any]:
-    """The fields of a training config YAML file; one line naming the file for anything
-    else."""
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the training config: {e.strerror}") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(
-            f"{path}: not a text (UTF-8) training config: byte {e.start}: {e.reason}"
-        ) from None
-    except yaml.YAMLError as e:
-        raise ValueError(
-            f"{path}: the training config is not valid YAML: {' '.join(str(e).split())}"
-        ) from None
-    if data is None:
-        raise ValueError(
-            f"{path}: the training config is empty (no fields); leave out --config to train "
-            "with the model's defaults"
-        )
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"{path}: a training config must be a mapping of fields (lr: ..., epochs: ...), "
-            f"got {type(data).__name__}"
-        )
-    return data
-
-
-def _check_training(
-    model: str, config: dict[str, Any], data: list[str], cluster: str | None
-) -> None:
-    """What fails before any training starts: the config's fields, the datasets, and a
-    device this machine cannot train on (when the training runs here, not on a cluster)."""
-    from pamflow.models import registry
-    from pamflow.models.training.config import resolve_device
-    from pamflow.storage import Dataset
-
-    conf = registry.train_config(model, dict(config))
-    for path in data:
-        _check_dataset(path)
-    found = sorted({Dataset.open(path, verify=False).recipe for path in data})
-    missing = [r for r in registry.get(model).recipes if r not in found]
-    if missing:
-        raise ValueError(
-            f"{model} needs {', '.join(missing)} dataset(s) in --data; got {found} "
-            "(see `pamflow train --help`)"
-        )
-    if cluster is None:
-        try:
-            resolve_device(conf.device)
-        except RuntimeError as e:  # torch's word for a device string it cannot parse
-            raise ValueError(f"device {conf.device!r}: not a torch device ({e})") from None
-
-
-@command("eval")
-def cmd_eval(args: argparse.Namespace) -> int:
-    import json
-
-    from pamflow.datasets import get_recipe, recipe_names
-    from pamflow.models.evaluate import evaluate, format_table
-
-    if not args.data and not args.mos:
-        evaluable = ", ".join(r for r in recipe_names() if get_recipe(r).evaluated_on)
-        raise ValueError(
-            f"eval needs rows to score: --data DATASET... ({evaluable} datasets) and/or "
-            "--mos CSV (reference path, test path, MOS)"
-        )
-    _check_checkpoint(args.checkpoint)
-    for path in args.data:
-        _check_dataset(path)
-    try:
-        results = evaluate(
-            args.checkpoint,
-            args.data,
-            mos_csv=args.mos,
-            min_agreement=args.min_agreement,
-            device=args.device,
-            split=args.split,
-        )
-    except ValueError as e:
-        if "weights_only" in str(e) or "Weights only" in str(e):  # torch's advice, not ours
-            raise ValueError(
-                f"{args.checkpoint}: not a pamflow checkpoint (a PyTorch file holding more "
-                f"than tensors and plain values); {_CHECKPOINT_HINT}"
-            ) from None
-        raise
-    console.print(format_table(results), markup=False)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
-        console.print(f"results written to {args.json}")
-    return 0
-
-
-_CHECKPOINT_HINT = "give the model.pt a `pamflow train` run wrote"
-
-#: leading bytes of files that are not checkpoints -> what they are
-_MAGIC = {
-    b"RIFF": "a WAV audio file",
-    b"fLaC": "a FLAC audio file",
-    b"OggS": "an Ogg audio file",
-    b"ID3": "an MP3 audio file",
-    b"PAR1": "a Parquet file",
-    b"\x80": "a Python pickle, not a PyTorch zip file",
-}
-
-
-def _check_checkpoint(path: str) -> None:
-    """One line, before loading, for a path that cannot be a checkpoint: nothing there, a
-    folder, or a file that is not a PyTorch zip file (saying what it is when it can)."""
-    import zipfile
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
-    if p.is_dir():
-        found = p / "model.pt"
-        hint = f"; did you mean {found}?" if found.exists() else f"; {_CHECKPOINT_HINT}"
-        raise ValueError(f"{path} is a folder, not a checkpoint{hint}")
-    if zipfile.is_zipfile(p):
-        return
-    with open(p, "rb") as f:
-        head = f.read(512)
-    what = next((w for m, w in _MAGIC.items() if head.startswith(m)), None)
-    if what is None:
-        try:
-            head.decode("utf-8")
-            what = "a text file" if head else "an empty file"
-        except UnicodeDecodeError:
-            what = "not a PyTorch file"
-    raise ValueError(f"{path}: not a pamflow checkpoint ({what}); {_CHECKPOINT_HINT}")
 
 
 # -- demo ---------------------------------------------------------------------------------

@@ -105,14 +105,20 @@ def training_progress(out: str | Path, console: Console, every_s: float = 0.5) -
             draw()
 
     thread = threading.Thread(target=watch, name="pamflow-train-progress", daemon=True)
-    with progress:
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
+    progress.start()
+    thread.start()
+    finished = False
+    try:
+        yield
+        finished = True
+    finally:
+        stop.set()
+        thread.join()
+        if finished:
             draw()
+        else:  # an error: the bar goes, so that the error is the one line left
+            progress.live.transient = True
+        progress.stop()
 
 
 __all__ = ["training_progress"]

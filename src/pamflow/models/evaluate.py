@@ -25,9 +25,8 @@ by its kind (told by its columns) and returns a JSON-able dict:
   ``preference_accuracy`` of the preference head on ``model(a, b)``; ``sisdr_mae_db``, the mean
   absolute error of the score (predicted ``|Δ SI-SDR|``) against ``|a_sisdr - b_sisdr|``;
   ``snr_mae_db`` likewise from the SNR head where both SNRs are defined.
-- ``mos`` (CSV of reference path, test path, MOS; an optional header; relative paths from
-  the CSV's folder): ``spearman`` and ``pearson`` between the *negated* distance and the MOS
-  (so that higher is better for any metric), over ``n`` pairs.
+- ``mos`` (the MOS CSV of docs/formats.md): ``spearman`` and ``pearson`` between the
+  *negated* distance and the MOS (higher is better for any metric), over ``n`` pairs.
 
 The distance of a pair is ``model.distance(test, reference)``, the interface every
 registered model answers (for NORESQA its score against the one reference).
@@ -39,6 +38,7 @@ import csv
 import json
 import math
 import os
+import re
 from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
@@ -339,22 +339,19 @@ def mos_metrics(model: MetricModel, mos_csv: str | os.PathLike, device: torch.de
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         lines = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
-    if not lines:
-        raise ValueError(f"{path}: no rows (need reference path, test path, MOS)")
-    for number, row in lines:
+    for number, row in lines or [(0, [])]:
         if len(row) < 3:
-            raise ValueError(f"{path}: line {number}: need reference path, test path, MOS")
+            where = f"line {number}" if number else "no rows"
+            raise ValueError(f"{path}: {where}: need reference path, test path, MOS")
     try:
         float(lines[0][1][2])
     except ValueError:
         lines = lines[1:]  # a header: its MOS column is not a number
-    sr = model.config.sample_rate
-    dist, mos = [], []
+    sr, dist, mos = model.config.sample_rate, [], []
     for number, row in lines:
-        try:
-            score = float(row[2])
-        except ValueError:
-            raise ValueError(f"{path}: line {number}: MOS {row[2]!r} is not a number") from None
+        if not re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", row[2]):
+            raise ValueError(f"{path}: line {number}: MOS {row[2]!r} is not a number")
+        score = float(row[2])
         ref_p, test_p = (
             p if os.path.isabs(p) else str(path.parent / p)
             for p in (row[0].strip(), row[1].strip())

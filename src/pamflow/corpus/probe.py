@@ -25,7 +25,7 @@ from pamflow.audio.loudness import StreamingLoudness
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
 MIN_DURATION_S = 0.01
 #: local files larger than this are indexed in blocks (:func:`inspect_audio_file`)
-STREAM_BYTES = 64 << 20
+STREAM_BYTES = 4 << 20
 STREAM_FRAMES = 1 << 16
 SILENCE_PEAK_DB = -90.0
 #: containers whose header frame count is exact, so fewer decoded frames means truncation

@@ -27,9 +27,19 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None  # not written yet, or being replaced
 
 
-def _newest(out: Path) -> Path | None:
-    found = [p for p in out.rglob("progress.json") if p.is_file()] if out.is_dir() else []
-    return max(found, key=lambda p: p.stat().st_mtime_ns) if found else None
+def _records(path: Path) -> list[dict[str, Any]]:
+    """The complete lines of ``metrics.jsonl`` (a line being written is left for later)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    out = []
+    for line in text.split("\n")[:-1]:  # the part after the last newline may be partial
+        try:
+            out.append(dict(json.loads(line)))
+        except ValueError:
+            continue
+    return out
 
 
 def _figures(values: dict[str, Any]) -> str:
@@ -38,7 +48,7 @@ def _figures(values: dict[str, Any]) -> str:
         for k, v in values.items()
         if isinstance(v, int | float)
         and not isinstance(v, bool)
-        and k not in ("examples", "examples_per_s")
+        and k not in ("examples", "examples_per_s", "step", "epoch")
     ]
     return ", ".join(shown[:6])
 
@@ -70,13 +80,19 @@ def training_progress(out: str | Path, console: Console, every_s: float = 0.5) -
     )
     stop = threading.Event()
     bars: dict[str, Any] = {}
-    evals: dict[str, Any] = {}
+    printed: dict[Path, int] = {}  # eval records already shown, per run folder
 
     def draw() -> None:
-        path = _newest(out)
-        state = _read(path) if path is not None else None
-        if not state:
-            return
+        found = sorted(
+            (p for p in out.rglob("progress.json") if p.is_file()) if out.is_dir() else [],
+            key=lambda p: p.stat().st_mtime_ns,
+        )
+        for path in found:  # every stage's run, oldest first
+            state = _read(path)
+            if state:
+                show(path.parent, state)
+
+    def show(folder: Path, state: dict[str, Any]) -> None:
         name = str(state.get("task", "training"))
         if name not in bars:
             bars[name] = progress.add_task(name, total=state.get("total_steps") or None,
@@ -92,13 +108,14 @@ def training_progress(out: str | Path, console: Console, every_s: float = 0.5) -
             rate=f"{rate:.1f}" if isinstance(rate, float) else "-",
             eta="done" if state.get("done") else _eta(state.get("eta_s")),
         )
-        held_out = state.get("eval")
-        if held_out and evals.get(name) != held_out:
-            evals[name] = held_out
+        # the epochs' held-out figures from metrics.jsonl: every one, however fast the run
+        evals = [r for r in _records(folder / "metrics.jsonl") if r.get("split") == "eval"]
+        for record in evals[printed.get(folder, 0) :]:
             progress.console.print(
-                f"{name} epoch {state.get('epoch')}/{state.get('epochs')}: held-out "
-                f"{_figures(held_out)}"
+                f"{name} epoch {int(record.get('epoch', 0)) + 1}/{state.get('epochs')}: "
+                f"held-out {_figures(record)}"
             )
+        printed[folder] = max(printed.get(folder, 0), len(evals))
 
     def watch() -> None:
         while not stop.wait(every_s):

@@ -44,6 +44,7 @@ ROW_DIGESTS = {
 }
 
 FAMILY_DIGESTS = {
+    "alaw": "3504dbaec8dcc638d5a10722fa054205dfe6e5ae573ecc08f1b33c79d00837d6",
     "applause_noise": "9ae4360cda363ed33f4d6bebe2b9fbdeb3a548a626f9ec93d7a2c848cebd60be",
     "babble_noise": "1e5c41030a1e86467ff229a354f09a4333b745d905478ba3945618df295f694b",
     "clipping": "e6baed9273dabfd3663b7bc7cc261d83c6d45eaee9e79c87e5ee245699ec1d40",

@@ -51,9 +51,15 @@ def mulaw_requantise(x: np.ndarray, bits: float) -> np.ndarray:
     mu = 2.0**b - 1.0
     log_mu = math.log1p(mu)
     y = np.sign(x) * np.log1p(mu * np.abs(x)) / log_mu
-    step = 2.0 ** (1.0 - min(b, MAX_STEP_BITS))
-    yq = np.clip(step * np.round(y / step), -1.0, 1.0)
+    yq = quantise(y, b)
     return np.sign(yq) * np.expm1(np.abs(yq) * log_mu) / mu
+
+
+def quantise(y: np.ndarray, bits: float) -> np.ndarray:
+    """Uniform mid-tread quantisation of companded ``y`` in [−1, 1] with step 2^(1−bits)
+    (held at 2^−51 from 52 bits up); zero is a level. Shared by μ-law and A-law."""
+    step = 2.0 ** (1.0 - min(float(bits), MAX_STEP_BITS))
+    return np.clip(step * np.round(y / step), -1.0, 1.0)
 
 
 class Mulaw(Family[MulawParams]):

@@ -47,32 +47,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _read_config(path: str) -> dict[str, Any]:
     """The fields of a training config YAML file; one line naming the file for anything
     else."""
-    import yaml
+    from pamflow.datasets.spec import read_fields
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the training config: {e.strerror}") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(
-            f"{path}: not a text (UTF-8) training config: byte {e.start}: {e.reason}"
-        ) from None
-    except yaml.YAMLError as e:
-        raise ValueError(
-            f"{path}: the training config is not valid YAML: {' '.join(str(e).split())}"
-        ) from None
-    if data is None:
-        raise ValueError(
-            f"{path}: the training config is empty (no fields); leave out --config to train "
-            "with the model's defaults"
-        )
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"{path}: a training config must be a mapping of fields (lr: ..., epochs: ...), "
-            f"got {type(data).__name__}"
-        )
-    return data
+    return read_fields(
+        path,
+        "training config",
+        noun="training config",
+        defaults="train with the model's defaults",
+        shape=" (lr: ..., epochs: ...)",
+        error=ValueError,
+    )
 
 
 def _check_training(

@@ -237,27 +237,40 @@ def parse_spec(
         raise SpecError("invalid spec: " + "; ".join(lines)) from None
 
 
-def load_spec_file(path: str | Path) -> dict[str, Any]:
-    """The fields of a YAML spec file; one line naming the file for anything else."""
+def read_fields(
+    path: str | Path,
+    what: str,
+    *,
+    noun: str,
+    defaults: str,
+    shape: str = "",
+    error: type[ValueError] = SpecError,
+) -> dict[str, Any]:
+    """The fields of the YAML file ``path`` (a ``what``: "spec file", "training config");
+    anything else is one ``error`` naming the file: unreadable, not UTF-8, not YAML, empty
+    (leave out --config to ``defaults``), or not a mapping (a ``noun`` must be a mapping of
+    fields ``shape``)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f)
     except OSError as e:
-        raise SpecError(f"{path}: cannot read spec: {e.strerror}") from None
+        raise error(f"{path}: cannot read the {what}: {e.strerror}") from None
     except UnicodeDecodeError as e:
-        raise SpecError(
-            f"{path}: not a text (UTF-8) spec file: byte {e.start}: {e.reason}"
-        ) from None
+        raise error(f"{path}: not a text (UTF-8) {what}: byte {e.start}: {e.reason}") from None
     except yaml.YAMLError as e:
-        raise SpecError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
+        raise error(f"{path}: the {what} is not valid YAML: {' '.join(str(e).split())}") from None
     if data is None:
-        raise SpecError(
-            f"{path}: the spec file is empty (no fields); leave out --config to build with "
-            "the recipe's defaults"
-        )
+        raise error(f"{path}: the {what} is empty (no fields); leave out --config to {defaults}")
     if not isinstance(data, dict):
-        raise SpecError(f"{path}: a spec must be a mapping of fields, got {type(data).__name__}")
+        raise error(
+            f"{path}: a {noun} must be a mapping of fields{shape}, got {type(data).__name__}"
+        )
     return data
+
+
+def load_spec_file(path: str | Path) -> dict[str, Any]:
+    """The fields of a YAML spec file; one line naming the file for anything else."""
+    return read_fields(path, "spec file", noun="spec", defaults="build with the recipe's defaults")
 
 
 __all__ = [
@@ -270,4 +283,5 @@ __all__ = [
     "check_families",
     "load_spec_file",
     "parse_spec",
+    "read_fields",
 ]

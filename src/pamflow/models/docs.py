@@ -16,6 +16,7 @@ import types
 import typing
 from typing import Any, Literal
 
+from pamflow.datasets.docs import value  # a value as written in YAML, as for specs
 from pamflow.models import registry
 from pamflow.models.training.config import RESUMABLE_CHANGES, TrainConfig
 
@@ -75,17 +76,6 @@ def type_name(annotation: Any) -> str:
     else:
         name = getattr(inner, "__name__", str(inner))
     return f"{name} or null" if optional else name
-
-
-def value(v: Any) -> str:
-    """A value as written in the YAML file."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(value(x) for x in v) + "]"
-    return str(v)
 
 
 def description(cls: type, name: str) -> str:

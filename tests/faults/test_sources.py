@@ -45,6 +45,15 @@ def _build(spec, out, capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+def _built(spec, out, capsys) -> tuple[Dataset, dict[str, str]]:
+    """A build that must succeed with all 12 rows verified; its quarantine by id."""
+    code, err = _build(spec, out, capsys)
+    assert code == 0, err
+    ds = Dataset.open(str(out))
+    assert ds.num_rows == 12 and ds.verify().ok
+    return ds, {q["id"]: q["reason"] for q in ds.info["quarantine"]}
+
+
 def test_deleted_and_resized_sources_are_quarantined_and_the_build_goes_on(
     corpus, tmp_path, capsys
 ):
@@ -53,11 +62,7 @@ def test_deleted_and_resized_sources_are_quarantined_and_the_build_goes_on(
     clip = sf.read(folder / "s4.wav", dtype="float32")[0]
     sf.write(folder / "s4.wav", clip[:80], SR, subtype="FLOAT")  # truncated to 5 ms
     out = tmp_path / "out"
-    code, err = _build(spec, out, capsys)
-    assert code == 0, err
-    ds = Dataset.open(str(out))
-    assert ds.num_rows == 12 and ds.verify().ok
-    reasons = {q["id"]: q["reason"] for q in ds.info["quarantine"]}
+    ds, reasons = _built(spec, out, capsys)
     assert set(reasons) == {"s1.wav", "s4.wav"}
     assert reasons["s1.wav"].startswith("missing") and reasons["s4.wav"].startswith("changed")
     used = set(ds.to_table(["source_id"]).column("source_id").to_pylist())
@@ -93,11 +98,7 @@ def test_sources_changed_at_the_same_size_are_quarantined_and_rows_redrawn(
         x, _ = sf.read(folder / sid, dtype="float32")
         _same_size(folder / sid, change(x))
     out = tmp_path / "out"
-    code, err = _build(spec, out, capsys)
-    assert code == 0, err
-    ds = Dataset.open(str(out))
-    assert ds.num_rows == 12 and ds.verify().ok
-    reasons = {q["id"]: q["reason"] for q in ds.info["quarantine"]}
+    ds, reasons = _built(spec, out, capsys)
     assert set(reasons) == set(changed), reasons
     assert all(r.startswith("changed: ") and "sha256 differs" in r for r in reasons.values())
     after = ds.to_table(["example_id", "source_id"]).to_pylist()
@@ -142,11 +143,7 @@ def test_load_time_checks_without_a_manifest_hash(corpus, tmp_path, capsys):
     for sid, (_, breaks) in NO_HASH.items():
         breaks(folder / sid)
     out = tmp_path / "out"
-    code, err = _build(spec, out, capsys)
-    assert code == 0, err
-    ds = Dataset.open(str(out))
-    assert ds.num_rows == 12 and ds.verify().ok
-    reasons = {q["id"]: q["reason"] for q in ds.info["quarantine"]}
+    ds, reasons = _built(spec, out, capsys)
     assert set(reasons) <= set(NO_HASH)
     for sid, reason in reasons.items():
         assert reason.startswith(NO_HASH[sid][0]), (sid, reason)

@@ -47,13 +47,13 @@ class StreamingLoudness:
     """
 
     def __init__(self, sample_rate: int, channels: int) -> None:
-        from scipy.signal import lfilter_zi
-
         self.rate, self.channels = int(sample_rate), min(int(channels), 5)
         self._mix = channels > 5
         self._filters = [(f.b, f.a) for f in _meter(self.rate)._filters.values()]
+        # each biquad's state, per channel, starting at rest (as pyloudnorm's lfilter does)
         self._zi = [
-            [lfilter_zi(b, a) * 0.0 for _ in range(self.channels)] for b, a in self._filters
+            [np.zeros(max(len(a), len(b)) - 1) for _ in range(self.channels)]
+            for b, a in self._filters
         ]
         self._hop = max(1, round(0.1 * self.rate))
         self._carry = np.zeros((0, self.channels))

@@ -222,13 +222,14 @@ def quarantined(out: str, num_shards: int) -> list[dict[str, str]]:
 
 def finalize(recipe_name: str, spec: BaseSpec, out: str) -> dict[str, Any]:
     """Write ``dataset.json`` (last) and return the dataset summary."""
+    num_shards = len(plan_shards(spec))
     storage.finalize_dataset(
         out,
         recipe=recipe_name,
         spec=spec.model_dump(mode="json"),
         seed=spec.seed,
-        num_shards=len(plan_shards(spec)),
-        extra={"quarantine": quarantined(out, len(plan_shards(spec)))},
+        num_shards=num_shards,
+        extra={"quarantine": quarantined(out, num_shards)},
     )
     return summarize(out)
 

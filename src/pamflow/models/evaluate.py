@@ -28,6 +28,9 @@ by its kind (told by its columns) and returns a JSON-able dict:
 - ``mos`` (the MOS CSV of docs/formats.md): ``spearman`` and ``pearson`` between the
   *negated* distance and the MOS (higher is better for any metric), over ``n`` pairs.
 
+Other recipes are evaluated by the models whose registry entry declares an evaluator for
+them (``ModelEntry.evaluators``: recipe -> function), e.g. the scorer on ``domain`` datasets.
+
 The distance of a pair is ``model.distance(test, reference)``, the interface every
 registered model answers (for NORESQA its score against the one reference).
 """
@@ -40,19 +43,25 @@ import math
 import os
 import re
 from collections import defaultdict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
 import torch
-from numpy.typing import ArrayLike
-from scipy import stats
 from torch import Tensor
 
 from pamflow.audio import load as load_audio
 from pamflow.datasets import get_recipe, recipe_names
 from pamflow.models import registry
+from pamflow.models.agreement import (
+    best_threshold_accuracy,
+    monotonicity,
+    pearson,
+    roc_auc,
+    spearman,
+    two_afc_accuracy,
+)
 from pamflow.models.base import MetricModel, NMRHeads, is_model
 from pamflow.models.checkpoint import load_checkpoint
 from pamflow.models.training.data import (
@@ -64,6 +73,11 @@ from pamflow.models.training.data import (
     to_device,
 )
 from pamflow.storage import Dataset
+
+#: the recipes any model is evaluated on, through ``distance`` alone; ``nmr`` evaluates models
+#: trained on it (NORESQA's heads), other recipes the models whose registry entry declares an
+#: evaluator for them (``ModelEntry.evaluators``)
+BY_DISTANCE = ("jnd", "triplet")
 
 #: columns the evaluations read when a dataset has them (monotonicity, the simulated
 #: listener's reference figures, minimum agreement, the SNR head)
@@ -79,81 +93,6 @@ USED_IF_PRESENT = (
 )
 
 
-# -- metrics on arrays -----------------------------------------------------------------------
-
-
-def roc_auc(scores: ArrayLike, labels: ArrayLike) -> float | None:
-    """ROC AUC of ``scores`` for detecting label 1, by the Mann-Whitney rank statistic
-    (average ranks, so a tie between a positive and a negative counts 1/2). None unless both
-    classes occur."""
-    s, y = np.asarray(scores, dtype=float), np.asarray(labels).astype(bool)
-    n1, n0 = int(y.sum()), int((~y).sum())
-    if n1 == 0 or n0 == 0:
-        return None
-    ranks = stats.rankdata(s)
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-def best_threshold_accuracy(scores: ArrayLike, labels: ArrayLike) -> tuple[float, float]:
-    """The best accuracy of ``score > threshold`` as a predictor of label 1, and the threshold
-    (midway between neighbouring scores; below all of them when predicting 1 everywhere)."""
-    s, y = np.asarray(scores, dtype=float), np.asarray(labels).astype(int)
-    if s.size == 0:
-        raise ValueError("best_threshold_accuracy: no rows")
-    u = np.unique(s)
-    cuts = np.concatenate([[u[0] - 1.0], (u[:-1] + u[1:]) / 2, [u[-1] + 1.0]])
-    accs = [float(np.mean((s > c).astype(int) == y)) for c in cuts]
-    k = int(np.argmax(accs))
-    return accs[k], float(cuts[k])
-
-
-def two_afc_accuracy(d_a: ArrayLike, d_b: ArrayLike, labels: ArrayLike) -> float:
-    """2AFC accuracy: 1 when the nearer of A and B (smaller distance) is the labelled one
-    (0 = A, 1 = B), 1/2 on a tie."""
-    a, b, y = (np.asarray(v, dtype=float) for v in (d_a, d_b, labels))
-    picked_b = np.where(b < a, 1.0, np.where(b > a, 0.0, 0.5))
-    return float(np.mean(np.where(y == 1, picked_b, 1.0 - picked_b)))
-
-
-def spearman(x: ArrayLike, y: ArrayLike) -> float | None:
-    """Spearman's rho, or None when undefined (fewer than 3 points or a constant input)."""
-    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return None
-    return float(stats.spearmanr(a, b).statistic)
-
-
-def pearson(x: ArrayLike, y: ArrayLike) -> float | None:
-    """Pearson's r, or None when undefined (fewer than 3 points or a constant input)."""
-    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return None
-    return float(stats.pearsonr(a, b).statistic)
-
-
-def monotonicity(
-    distance: ArrayLike, strength: ArrayLike, sequence: Sequence[Hashable], axis: Sequence[str]
-) -> dict[str, Any]:
-    """Spearman of distance against strength within each sequence: the mean over sequences,
-    the mean per axis (``axis`` holds one name a row, e.g. "pink_noise+mp3"), and counts."""
-    groups: dict[Hashable, list[int]] = defaultdict(list)
-    for i, s in enumerate(sequence):
-        groups[s].append(i)
-    d, rho = np.asarray(distance, dtype=float), np.asarray(strength, dtype=float)
-    per_axis: dict[str, list[float]] = defaultdict(list)
-    values = []
-    for rows in groups.values():
-        r = spearman(rho[rows], d[rows])
-        if r is not None:
-            values.append(r)
-            per_axis[axis[rows[0]]].append(r)
-    return {
-        "mean": float(np.mean(values)) if values else None,
-        "sequences": len(values),
-        "per_axis": {a: float(np.mean(v)) for a, v in sorted(per_axis.items())},
-    }
-
-
 # -- running the model -----------------------------------------------------------------------
 
 
@@ -163,12 +102,12 @@ def pair_distance(model: MetricModel, reference: Tensor, test: Tensor) -> Tensor
     return model.distance(test, reference)
 
 
-def _trained_on(model: MetricModel) -> tuple[str, ...]:
-    """The recipes ``model``'s registry entry trains on (none for an unregistered model)."""
+def _entry(model: MetricModel) -> registry.ModelEntry | None:
+    """``model``'s registry entry (None for an unregistered model)."""
     try:
-        return registry.entry_of(model).recipes
+        return registry.entry_of(model)
     except TypeError:
-        return ()
+        return None
 
 
 def kind_of(ds: Dataset) -> str:
@@ -396,16 +335,32 @@ def evaluate(
     by_kind: dict[str, list[str]] = defaultdict(list)
     for p in data:
         by_kind[kind_of(Dataset.open(str(p)))].append(str(p))
-    if "nmr" in by_kind and "nmr" not in _trained_on(model):
-        raise ValueError(
-            f"{by_kind['nmr']}: nmr datasets evaluate models trained on nmr "
-            f"data only ({[n for n in registry.names() if 'nmr' in registry.get(n).recipes]})"
-        )
+    entry = _entry(model)
+    trained = entry.recipes if entry else ()
+    own = dict(entry.evaluators) if entry else {}  # recipes the model evaluates itself
+    for kind, paths in by_kind.items():
+        if kind not in (*BY_DISTANCE, *own) and not (kind == "nmr" and kind in trained):
+            raise ValueError(
+                f"{paths}: {kind} datasets evaluate models trained on {kind} "
+                f"data only ({[n for n in registry.names() if kind in registry.get(n).recipes]})"
+            )
     results: dict[str, Any] = {
         "model": type(model).__name__,
         "sample_rate": model.config.sample_rate,
     }
     for kind, paths in by_kind.items():
+        if kind in own:  # e.g. the scorer on domain datasets (its entry's evaluators)
+            results[kind] = own[kind](
+                model,
+                paths,
+                split=split,
+                train_cfg=train_cfg,
+                batch_size=batch_size,
+                device=dev,
+                clip_seconds=clip_seconds,
+            )
+            results[kind]["datasets"] = paths
+            continue
         out = run_rows(
             model,
             paths,
@@ -441,9 +396,9 @@ def format_table(results: dict[str, Any]) -> str:
         elif isinstance(value, float) and math.isfinite(value):
             rows.append((prefix, f"{value:.4g}"))
 
-    for key in ("jnd", "triplet", "nmr", "mos"):
-        if key in results:
-            walk(key, results[key])
+    for key, value in results.items():
+        if isinstance(value, dict):
+            walk(key, value)
     width = max([len("metric"), *(len(name) for name, _ in rows)])
     lines = [f"{'metric':<{width}}  {'value':>10}"]
     lines += [f"{name:<{width}}  {value:>10}" for name, value in rows]

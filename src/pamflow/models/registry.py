@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,10 @@ StageFn = Callable[[list[str], Path, Any, "str | None", bool], dict[str, Any]]
 StageRunner = Callable[
     ["ModelEntry", "Stage", list[str], Path, Any, "str | None", bool], dict[str, Any]
 ]
+#: a model's own evaluation on datasets of one recipe, called by
+#: :func:`pamflow.models.evaluate.evaluate` as ``fn(model, paths, split=..., train_cfg=...,
+#: batch_size=..., device=..., clip_seconds=...)`` -> JSON-able results
+Evaluator = Callable[..., dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ class ModelEntry:
     train_config: type[TrainConfig]
     stages: tuple[Stage, ...]
     description: str = ""
+    #: recipe -> the model's own evaluation on its datasets (beyond what every model gets
+    #: from ``distance`` on jnd and triplet datasets); e.g. the scorer's on domain datasets
+    evaluators: Mapping[str, Evaluator] = field(default_factory=dict)
 
     @property
     def recipes(self) -> tuple[str, ...]:
@@ -227,6 +234,7 @@ def train(
 
 
 __all__ = [
+    "Evaluator",
     "ModelEntry",
     "Stage",
     "build_model",

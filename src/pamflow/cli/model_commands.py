@@ -109,6 +109,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             min_agreement=args.min_agreement,
             device=args.device,
             split=args.split,
+            figures=args.figures,
         )
     except ValueError as e:
         if "weights_only" in str(e) or "Weights only" in str(e):  # torch's advice, not ours

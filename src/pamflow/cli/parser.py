@@ -352,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="all rows, or eval: only the rows the training run held out",
     )
     s.add_argument("--json", help="also write the results as JSON here (default: the table only)")
+    s.add_argument(
+        "--figures",
+        help="a folder for the figures a model's own evaluation draws, e.g. codecnet's "
+        "spectrograms (default: none drawn)",
+    )
 
     s = _subcommand(
         sub,

@@ -153,6 +153,7 @@ class CodecRecipe(Recipe[CodecSpec]):
         "bitrate_kbps": "bitrate (kb/s)",
     }
     split_key = "source_id"
+    evaluated_on = ("lossless", "coded")
     description = "lossless / MP3-coded pairs, sample-aligned (codec-approximation loss)"
 
     def validate(self, spec: CodecSpec) -> Sources:

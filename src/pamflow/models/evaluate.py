@@ -315,13 +315,15 @@ def evaluate(
     batch_size: int = 16,
     clip_seconds: float | None = None,
     split: Literal["all", "eval"] = "all",
+    figures: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Evaluate the metric in checkpoint ``ckpt`` (or a model: anything with
     ``config.sample_rate`` whose ``distance(test, reference)`` returns distances ``[B]``) on
     the datasets ``data`` (grouped by kind) and the MOS list ``mos_csv``; see the module
     docstring for the metrics. Audio is resampled to the model's rate; ``clip_seconds`` crops
     the centre of every row (whole rows by default). ``split="eval"`` keeps only the rows
-    the training run in ``ckpt`` held out (its ``eval_fraction`` and ``split_key``)."""
+    the training run in ``ckpt`` held out (its ``eval_fraction`` and ``split_key``).
+    ``figures``: a folder where a model's own evaluators draw their figures (PNG)."""
     train_cfg: dict[str, Any] = {}
     if is_model(ckpt):  # an nn.Module, else a checkpoint path
         model = ckpt
@@ -358,6 +360,7 @@ def evaluate(
                 batch_size=batch_size,
                 device=dev,
                 clip_seconds=clip_seconds,
+                figures=None if figures is None else Path(figures),
             )
             results[kind]["datasets"] = paths
             continue

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -101,7 +103,13 @@ class PerceptualLoss(nn.Module):
         return self.model.distance(x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1))
 
 
-def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> PerceptualLoss:
+def load(
+    path: str | os.PathLike,
+    *,
+    device: str | torch.device = "cpu",
+    config: Mapping[str, Any] | None = None,
+) -> PerceptualLoss:
     """The metric stored at ``path`` (any pamflow checkpoint: a run's ``model.pt`` or
-    ``checkpoint.pt``) as a frozen :class:`PerceptualLoss` on ``device``."""
-    return PerceptualLoss(load_model(path)).to(device)
+    ``checkpoint.pt``) as a frozen :class:`PerceptualLoss` on ``device``; ``config``
+    overrides stored config fields that hold no weights (e.g. codecnet's loss weights)."""
+    return PerceptualLoss(load_model(path, config)).to(device)

@@ -37,7 +37,8 @@ StageRunner = Callable[
 ]
 #: a model's own evaluation on datasets of one recipe, called by
 #: :func:`pamflow.models.evaluate.evaluate` as ``fn(model, paths, split=..., train_cfg=...,
-#: batch_size=..., device=..., clip_seconds=...)`` -> JSON-able results
+#: batch_size=..., device=..., clip_seconds=..., figures=...)`` -> JSON-able results;
+#: ``figures`` is a folder to draw the evaluation's figures into (PNG), or None for none
 Evaluator = Callable[..., dict[str, Any]]
 
 
@@ -120,11 +121,13 @@ def build_model(name: str, config_dict: Mapping[str, Any] | None = None) -> Metr
     return entry.architecture(config_from_dict(entry.config, config_dict or {}))
 
 
-def load_model(path: str | os.PathLike) -> MetricModel:
-    """The model stored at ``path``, weights loaded (strictly), in eval mode on the CPU."""
+def load_model(path: str | os.PathLike, config: Mapping[str, Any] | None = None) -> MetricModel:
+    """The model stored at ``path``, weights loaded (strictly), in eval mode on the CPU.
+    ``config`` overrides fields of the stored config that change no weight (e.g. a loss's
+    weights); one that does fails the strict load."""
     ckpt = load_checkpoint(path)
     try:
-        model = build_model(ckpt["model"], ckpt["config"])
+        model = build_model(ckpt["model"], {**ckpt["config"], **(config or {})})
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from e
     try:

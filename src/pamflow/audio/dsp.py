@@ -1,4 +1,4 @@
-"""Array operations on audio: channel mix-down, resampling (soxr), length fitting."""
+"""Array operations on audio: channel mix-down, resampling (soxr), length fitting, lags."""
 
 from __future__ import annotations
 
@@ -26,3 +26,23 @@ def fix_length(x: np.ndarray, n: int) -> np.ndarray:
         return x[:n]
     pad = [(0, n - x.shape[0])] + [(0, 0)] * (x.ndim - 1)
     return np.pad(x, pad)
+
+
+def measure_lag(
+    x: np.ndarray, y: np.ndarray, max_lag: int, *, signed: bool = False
+) -> tuple[int, float]:
+    """``(lag, correlation)``: the delay in samples at which ``y`` best matches ``x`` (the
+    cross-correlation peak), searched over 0..max_lag (also down to -max_lag, ``y`` ahead of
+    ``x``, when ``signed``), and the normalised correlation there."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    m = x.size + y.size
+    nfft = 1 << (m - 1).bit_length()
+    cc = np.fft.irfft(np.fft.rfft(y, nfft) * np.conj(np.fft.rfft(x, nfft)), nfft)
+    ahead = min(max_lag, x.size - 1) if signed else 0
+    candidates = np.concatenate([cc[nfft - ahead :], cc[: min(max_lag, y.size) + 1]])
+    lag = int(np.argmax(candidates)) - ahead
+    xs, ys = (x, y[lag:]) if lag >= 0 else (x[-lag:], y)
+    k = min(xs.size, ys.size)
+    norm = float(np.sqrt(np.dot(xs[:k], xs[:k]) * np.dot(ys[:k], ys[:k])))
+    return lag, float(candidates[lag + ahead] / norm) if norm > 0 else 0.0

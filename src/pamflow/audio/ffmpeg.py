@@ -44,7 +44,7 @@ from typing import IO
 import ffmpeg as ffmpeg_python  # ffmpeg-python: builds the command lines
 import numpy as np
 
-from pamflow.audio.dsp import fix_length, resample
+from pamflow.audio.dsp import fix_length, measure_lag, resample
 from pamflow.audio.errors import AudioError, FFmpegError
 
 MPEG1_RATES = (32000, 44100, 48000)
@@ -303,18 +303,12 @@ def _probe(rate: int) -> np.ndarray:
 def codec_delay(exe: str, encode_rate: int, kbps: int) -> int:
     """Samples (at ``encode_rate``) by which the decoded MP3 lags its input, measured."""
     x = _probe(encode_rate)
-    y = _code(exe, x[:, None], encode_rate, kbps)[:, 0].astype(np.float64)
-    m = x.size + y.size
-    nfft = 1 << (m - 1).bit_length()
-    cc = np.fft.irfft(np.fft.rfft(y, nfft) * np.conj(np.fft.rfft(x, nfft)), nfft)
-    lags = cc[: min(_MAX_DELAY, y.size) + 1]
-    lag = int(np.argmax(lags))
-    seg = y[lag : lag + x.size]
-    norm = float(np.sqrt(np.dot(x, x) * np.dot(seg, seg)))
-    if norm <= 0 or lags[lag] / norm < 0.5:
+    y = _code(exe, x[:, None], encode_rate, kbps)[:, 0]
+    lag, corr = measure_lag(x, y, _MAX_DELAY)
+    if corr < 0.5:
         raise FFmpegError(
             f"MP3 {kbps} kb/s at {encode_rate} Hz: cannot measure the codec delay "
-            f"(peak correlation {lags[lag] / max(norm, 1e-30):.2f} at lag {lag})"
+            f"(peak correlation {corr:.2f} at lag {lag})"
         )
     return lag
 

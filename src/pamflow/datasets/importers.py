@@ -200,14 +200,17 @@ def write_rows(
     spec: dict[str, Any],
     shard_size: int = 500,
     quarantine: list[dict[str, str]] | None = None,
+    extra_columns: tuple[storage.Column, ...] = (),
 ) -> int:
-    """Write rows that carry every column of ``recipe_name`` (``params`` as JSON text) as
-    shards of ``shard_size`` rows, then ``dataset.json`` with the quarantine list; returns
-    the number of shards (an empty import still gets one empty shard)."""
-    from pamflow import storage
+    """Write rows that carry every column of ``recipe_name`` (``params`` as JSON text) and
+    the ``extra_columns`` as shards of ``shard_size`` rows, then ``dataset.json`` with the
+    quarantine list; returns the number of shards (an empty import still gets one empty
+    shard)."""
     from pamflow.datasets.base import get_recipe
 
     schema = get_recipe(recipe_name).schema(None)  # imported rows: columns need no spec
+    if extra_columns:
+        schema = storage.Schema([*schema.columns, *extra_columns])
     starts = range(0, max(len(rows), 1), shard_size)
     for s, start in enumerate(starts):
         part = rows[start : start + shard_size]

@@ -218,7 +218,7 @@ def check_families(names: list[str]) -> list[str]:
     return names
 
 
-SpecT = TypeVar("SpecT", bound=BaseSpec)
+SpecT = TypeVar("SpecT", bound=SpecModel)
 
 
 def parse_spec(

@@ -149,7 +149,14 @@ def build_dataset_flow(
         markdown=summary_markdown(summary, rate) + placement_markdown(shards),
         description=f"{recipe} dataset at {out}",
     )
-    # what training deployments are triggered by (prefect.yaml)
+    emit_built(recipe, out, summary["rows"], retrain)
+    return summary
+
+
+def emit_built(recipe: str, out: str, rows: int, retrain: bool) -> None:
+    """Emit :data:`BUILT_EVENT` for the dataset at ``out``: what the training deployments
+    of prefect.yaml are triggered by (``retrain`` labels it ``pamflow.retrain: "true"``).
+    Every flow that finishes a dataset emits it (builds, listening-test exports)."""
     emit_event(
         event=BUILT_EVENT,
         resource={
@@ -158,9 +165,8 @@ def build_dataset_flow(
             "pamflow.path": out,
             "pamflow.retrain": "true" if retrain else "false",
         },
-        payload={"path": out, "recipe": recipe, "rows": summary["rows"], "retrain": retrain},
+        payload={"path": out, "recipe": recipe, "rows": rows, "retrain": retrain},
     )
-    return summary
 
 
 #: one thread per worker process for BLAS/OpenMP: a worker runs one task at a time, and

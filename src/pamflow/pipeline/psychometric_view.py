@@ -114,10 +114,20 @@ def family_curves(ds: storage.Dataset) -> list[FamilyCurves]:
         return []
     cols = ["strength", "axis", "label"] + (["params"] if "params" in names else [])
     table = ds.to_table(cols)
-    strength = table.column("strength").to_pylist()
-    axes = table.column("axis").to_pylist()
     labels = table.column("label").to_pylist()
-    params = table.column("params").to_pylist() if "params" in cols else [None] * len(labels)
+    return curves_from_rows(
+        table.column("strength").to_pylist(),
+        table.column("axis").to_pylist(),
+        labels,
+        table.column("params").to_pylist() if "params" in cols else [None] * len(labels),
+    )
+
+
+def curves_from_rows(
+    strength: list[Any], axes: list[Any], labels: list[Any], params: list[Any]
+) -> list[FamilyCurves]:
+    """:func:`family_curves` of rows given as columns (``params`` as JSON text or dicts):
+    the listening-test admin page draws its answers with it before any dataset exists."""
     alone: dict[str, list[tuple[float, int]]] = {}
     combined: dict[str, list[tuple[float, int]]] = {}
     for rho, axis, label, p in zip(strength, axes, labels, params, strict=True):
@@ -198,7 +208,7 @@ def psychometric_section(ds: storage.Dataset) -> str:
         intro
         + _jnd_table(curves)
         + '<div class="plots">'
-        + "".join(_panel(c) for c in curves)
+        + "".join(family_panel(c) for c in curves)
         + "</div>"
     )
 
@@ -246,7 +256,8 @@ def _fit_text(s: Series) -> str:
     return text
 
 
-def _panel(c: FamilyCurves) -> str:
+def family_panel(c: FamilyCurves) -> str:
+    """One family's figure: binned answers, fitted curves and JNDs of both series."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.0, 3.0))
@@ -331,4 +342,12 @@ def _exact(v: float | None) -> str | None:
     return None if v is None else repr(float(v))
 
 
-__all__ = ["Bin", "FamilyCurves", "Series", "family_curves", "psychometric_section"]
+__all__ = [
+    "Bin",
+    "FamilyCurves",
+    "Series",
+    "curves_from_rows",
+    "family_curves",
+    "family_panel",
+    "psychometric_section",
+]

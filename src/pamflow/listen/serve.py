@@ -1,0 +1,43 @@
+"""Serving a campaign with uvicorn (one process; several hosts share a PostgreSQL URL)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pamflow.listen.app import Exporter, create_app
+from pamflow.listen.campaign import admin_token, load_campaign
+from pamflow.listen.db import shown_url
+
+
+def serve(
+    campaign_path: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    exporter: Exporter | None = None,
+    say: Callable[[str], Any] = print,
+) -> None:
+    """Serve the campaign of ``campaign_path`` until interrupted. Without an admin token
+    (``$PAMFLOW_LISTEN_ADMIN_TOKEN`` or the campaign's ``admin_token``) one is made for
+    this run and printed."""
+    import uvicorn
+
+    campaign, _ = load_campaign(campaign_path)
+    token = admin_token(campaign)
+    made = token is None
+    if token is None:
+        token = secrets.token_urlsafe(24)
+    app = create_app(campaign, admin_token=token, exporter=exporter)
+    url = f"http://{host}:{port}"
+    say(
+        f"serving {campaign.kind} campaign {campaign.name!r} at {url}/ "
+        f"(answers in {shown_url(str(campaign.database))})"
+    )
+    say(f"admin page: {url}/admin/login" + (f" (token for this run: {token})" if made else ""))
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+__all__ = ["serve"]

@@ -7,7 +7,9 @@ saying why. Changed on purpose since: Griffin-Lim's NumPy engine (issue 13) made
 of ``griffin_lim`` and ``jnd-default-axes``; rows recorded before it (params without
 ``engine``) still replay to the old digest (test below). Shards built with one BLAS thread
 (issue 11) changed ``nmr``'s SI-SDR labels in their last bits in a plain process: they are
-now what a Dask worker always made.
+now what a Dask worker always made. The codec suite (issues 13 and 15) made new ``codec``
+rows: MP3 coded in process by LAME by default (ffmpeg on request), and the ``setting``
+column and codec params; rows recorded before it replay through ffmpeg as they were made.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ SPECS = {
 }
 
 ROW_DIGESTS = {
-    "codec": "4f48490adb8ec9c375a0ce0db55da0094285a648a975f27c4baab08a4327403e",
+    "codec": "5ab8572cf924aa5e8c72ee44a7b8f7726377ec574ff226647b0d9e26faf05c6c",
     "contrastive": "fe70f7a472e2013a0d554b45522f831767d7addd6a52b6856ecbf8eb2fe591b2",
     "domain": "ace529ba737b32b13337a1397d6070d9d1f05d6ead69af0ff73e29660088b5b2",
     "jnd": "d9261df1a734d421e182dead03c8856cf770f00f1c408471eec2f5e2137f6efd",

@@ -145,6 +145,11 @@ def test_patch_conflicts_with_another_clip_length():
         ({"bitrates": []}, "bitrates"),
         ({"source_kinds": ["noise"]}, "source_kinds"),
         ({"patch": "mdct"}, "patch"),
+        ({"codecs": ["flac"]}, "codecs"),
+        ({"codecs": [{"family": "opus", "values": [300]}]}, "opus: value 300 is outside"),
+        ({"codecs": [{"family": "amr_nb", "values": [9]}]}, "not an AMR-NB mode"),
+        ({"codecs": [{"family": "mp3", "engine": "libsndfile"}]}, "mp3: engine must be one of"),
+        ({"codecs": ["gsm", "gsm"]}, "each family and engine once"),
     ],
 )
 def test_bad_specs_name_the_field(bad, field):
@@ -158,3 +163,84 @@ def test_region_for_pads_and_reports_the_lead():
     assert lead == 1 and region.tolist() == list(range(8))
     region, lead = codec.region_for(audio, 6, 4, 3)
     assert lead == 3 and region.size == 10 and region[-3:].tolist() == [0.0, 0.0, 0.0]
+
+
+SUITE = {
+    **BASE,
+    "num_examples": 12,
+    "source_kinds": ["speech"],
+    "codecs": [
+        "mp3",
+        {"family": "mp3", "engine": "ffmpeg", "values": [32]},
+        {"family": "opus", "values": [12, 24]},
+        "aac",
+        "vorbis",
+        "gsm",
+        "amr_nb",
+        "alaw",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def suite_rows(demo_sources):
+    recipe = get_recipe("codec")
+    spec = recipe.parse(SUITE)
+    return spec, list(recipe.generate(spec, demo_sources, 0, SUITE["num_examples"]))
+
+
+def test_rows_draw_any_codec_aligned_and_recorded(suite_rows):
+    spec, rows = suite_rows
+    assert len({r["codec"] for r in rows}) >= 5  # 12 rows over 8 entries
+    for r in rows:
+        a, b = r["lossless"], r["coded"]
+        assert a.size == b.size == SR
+        # speech coders keep the phase within one 8 kHz sample (docs/perturbations.md)
+        assert abs(lag_of(a, b)) <= (2 if r["codec"] in ("gsm", "amr_nb", "opus") else 0)
+        p = r["params"]
+        fam_params = p["codec_params"]
+        assert p["codec"] == r["codec"] and p["engine"] in ("lame", "ffmpeg", "libsndfile", "numpy")
+        assert p["encoder"]
+        setting = {
+            "mp3": "legal_kbps",
+            "aac": "bitrate_kbps",
+            "opus": "bitrate_kbps",
+            "vorbis": "quality",
+            "gsm": "passes",
+            "amr_nb": "mode_kbps",
+            "alaw": "bits",
+        }
+        assert fam_params[setting[r["codec"]]] == r["setting"]  # fmt: skip
+        if r["codec"] in ("vorbis", "alaw"):
+            assert r["bitrate_kbps"] is None
+        else:
+            assert r["bitrate_kbps"] is not None and r["bitrate_kbps"] > 0
+    engines = {(r["codec"], r["params"]["engine"]) for r in rows}
+    assert ("mp3", "ffmpeg") in engines or ("mp3", "lame") in engines
+
+
+def test_every_codec_row_replays_bit_for_bit(suite_rows, demo_sources):
+    spec, rows = suite_rows
+    for row in rows:
+        stored = {**row, "params": json.dumps(row["params"])}
+        lossless, coded = codec.replay(stored, spec, demo_sources)
+        np.testing.assert_array_equal(lossless, row["lossless"])
+        np.testing.assert_array_equal(coded, row["coded"])
+
+
+def test_mp3_engines_default_to_in_process_lame_and_rows_before_the_suite_replay(demo_sources):
+    recipe = get_recipe("codec")
+    lame = next(recipe.generate(recipe.parse(BASE), demo_sources, 0, 1))
+    assert lame["params"]["engine"] == "lame" and lame["params"]["encoder"].startswith("LAME")
+    spec = recipe.parse({**BASE, "codecs": [{"family": "mp3", "engine": "ffmpeg"}]})
+    old = next(recipe.generate(spec, demo_sources, 0, 1))
+    assert old["params"]["encoder"].startswith("ffmpeg version")
+    # the same clip, coded by another LAME build and setting: close, not equal
+    np.testing.assert_array_equal(lame["lossless"], old["lossless"])
+    assert not np.array_equal(lame["coded"], old["coded"])
+    # a row written before the codec suite holds no codec entry: it replays through ffmpeg
+    params = {
+        k: v for k, v in old["params"].items() if k not in ("codec", "codec_params", "engine")
+    }
+    _, coded = codec.replay({**old, "params": json.dumps(params)}, spec, demo_sources)
+    np.testing.assert_array_equal(coded, old["coded"])

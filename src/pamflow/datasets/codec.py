@@ -1,12 +1,17 @@
-"""The codec recipe (codec-approximation paper, section 4): lossless clips and their MP3
+"""The codec recipe (codec-approximation paper, section 4): lossless clips and their codec
 round trips, sample-aligned, for training a network to emulate the codec.
 
 Each row is one clip of a music (or speech) recording, ``lossless``, and the same clip
-coded as constant-bitrate MP3 and decoded back with ffmpeg/libmp3lame, ``coded``
-(:func:`pamflow.audio.ffmpeg.mp3_roundtrip_many`): mono, at ``sample_rate`` (16 kHz as in the
-paper), equal length and aligned sample for sample (the codec delay is measured and
-trimmed). The bitrate is 16 kb/s by default; with several ``bitrates`` each row draws one
-(``bitrate_kbps`` records it: a step of the MP3 ladder, legal at the encoding rate).
+coded and decoded back, ``coded``: mono, at ``sample_rate`` (16 kHz as in the paper), equal
+length and aligned sample for sample. By default the codec is MP3 at 16 kb/s, as in the
+paper, coded in process by LAME (the ``mp3`` family's ``lame`` engine). ``codecs`` lists
+what rows draw from, each row one entry and one of its ``values`` (in the family's unit:
+kb/s for mp3, aac, opus and amr_nb, quality for vorbis, tandem passes for gsm, bits for
+alaw and mulaw; see docs/perturbations.md); an entry may name its ``engine`` (mp3:
+``lame`` or ``ffmpeg``, FFmpeg's libmp3lame as the paper used). Rows record the codec
+(``codec``), its setting (``setting``), the bitrate where the codec has one
+(``bitrate_kbps``), and in params the family's params, the engine and the encoder version.
+``bitrates`` stays the MP3 entry's values when it gives none.
 
 **Context.** The codec does not see the clip alone: it codes the clip with up to
 ``context_seconds`` of the recording on each side (less at the recording's edges), and the
@@ -26,30 +31,30 @@ with ``"grid"`` at a random position of the paper's tiling (hop = the patch leng
 "stft", no overlap; half of it for "time", 50 % overlap). ``offset`` is in seconds.
 
 **Batching.** :meth:`CodecRecipe.generate` cuts every clip of the rows it is asked for
-(in chunks of :data:`CHUNK_ROWS`), then codes them with one encoder/decoder pair per
-bitrate; this is bit-identical to coding each clip alone (rows do not depend on the shard
-size) and much cheaper. Measured on a shared 2-core machine (load 3 to 7), coding the 40 rows
-of the default spec (2.5 s clips, 3 s coded with context, 16 kb/s): 56 to 117 ms per row
-one clip at a time (``mp3_roundtrip``: two ffmpeg processes per clip) against 14 to 36 ms
-per row batched (``mp3_roundtrip_many``), 3 to 8 times less (process start-up grows with
-the load). A whole ``build_local`` of those 40 rows ran at 36 to 60 rows/s.
+(in chunks of :data:`CHUNK_ROWS`) before coding them. MP3 through ffmpeg codes each chunk's
+clips of one bitrate with one encoder/decoder pair (``mp3_roundtrip_many``: bit-identical
+to coding each clip alone, 3 to 8 times cheaper than a process pair per clip); the in-process
+engines code clip by clip, with no process to start. ``benchmarks/codecs.py`` measures the
+pairs per second of both MP3 engines.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from pamflow import perturbations
 from pamflow.audio import ffmpeg
 from pamflow.corpus.sources import Sources
+from pamflow.datasets import codec_choice
 from pamflow.datasets.base import Recipe, long_enough
+from pamflow.datasets.codec_choice import CodecChoice
 from pamflow.datasets.spec import BaseSpec, SpecError
 from pamflow.seeding import example_seed
 
@@ -70,8 +75,14 @@ class CodecSpec(BaseSpec):
     source_kinds: list[Literal["music", "speech"]] = Field(
         default_factory=_music_only, description="recording kinds; each row draws one"
     )
+    codecs: list[CodecChoice] = Field(
+        default_factory=lambda: [CodecChoice(family="mp3")],
+        description="codecs each row draws one of: a family name (mp3, aac, opus, vorbis, "
+        "gsm, amr_nb, alaw, mulaw) or {family, values, engine}",
+    )
     bitrates: list[int] = Field(
-        default_factory=lambda: [16], description="MP3 bitrates (kb/s); each row draws one"
+        default_factory=lambda: [16],
+        description="MP3 bitrates (kb/s) of an mp3 entry without values; each row draws one",
     )
     patch: Literal["stft", "time"] | None = Field(
         None, description="null: clips of clip_seconds; stft: 66,048 samples; time: 16,384"
@@ -115,19 +126,16 @@ class CodecSpec(BaseSpec):
             raise ValueError(f"need distinct MP3 bitrates of {list(ffmpeg.MP3_KBPS)} kb/s, got {v}")
         return v
 
+    @field_validator("codecs")
+    @classmethod
+    def _distinct(cls, v: list[CodecChoice]) -> list[CodecChoice]:
+        if not v or len({(c.family, c.engine) for c in v}) != len(v):
+            raise ValueError("need one or more entries, each family and engine once")
+        return v
+
     @property
     def row_samples(self) -> int:
         return PATCH_SAMPLES[self.patch] if self.patch else self.clip_samples
-
-
-@lru_cache(maxsize=4)
-def encoder_version(exe: str) -> str:
-    """First line of ``ffmpeg -version`` (recorded in params: the coding depends on it)."""
-    try:
-        out = subprocess.run([exe, "-version"], capture_output=True, text=True, check=False)
-        return (out.stdout.splitlines() or ["unknown"])[0].strip()
-    except OSError:
-        return "unknown"
 
 
 def region_for(audio: np.ndarray, start: int, n: int, context: int) -> tuple[np.ndarray, int]:
@@ -150,11 +158,13 @@ class CodecRecipe(Recipe[CodecSpec]):
     label_columns = ("codec",)
     count_columns = ("codec",)
     histogram_columns = {
-        "bitrate_kbps": "bitrate (kb/s)",
+        "setting": "codec setting (kb/s, quality, passes or bits)",
     }
     split_key = "source_id"
     evaluated_on = ("lossless", "coded")
-    description = "lossless / MP3-coded pairs, sample-aligned (codec-approximation loss)"
+    description = (
+        "lossless / coded pairs (MP3 by default), sample-aligned (codec-approximation loss)"
+    )
 
     def validate(self, spec: CodecSpec) -> Sources:
         sources = spec.sources()
@@ -167,7 +177,8 @@ class CodecRecipe(Recipe[CodecSpec]):
             ("lossless", "audio", False),
             ("coded", "audio", False),
             ("codec", "string", False),
-            ("bitrate_kbps", "int64", False),
+            ("setting", "float64", False),
+            ("bitrate_kbps", "float64", True),
             ("source_id", "string", False),
             ("source_kind", "string", False),
             ("offset", "float64", False),
@@ -181,7 +192,13 @@ class CodecRecipe(Recipe[CodecSpec]):
         kind = spec.source_kinds[int(rng.integers(len(spec.source_kinds)))]
         ids = long_enough(sources, kind, n / sr)
         source_id = ids[int(rng.integers(len(ids)))]
-        kbps = spec.bitrates[int(rng.integers(len(spec.bitrates)))]
+        choice = (
+            spec.codecs[int(rng.integers(len(spec.codecs)))]
+            if len(spec.codecs) > 1
+            else spec.codecs[0]
+        )
+        options = choice.options(spec.bitrates)
+        value = options[int(rng.integers(len(options)))]
         audio = sources.load(source_id, sr)
         span = max(0, audio.size - n)
         if spec.patch and spec.patch_offsets == "grid":
@@ -196,7 +213,8 @@ class CodecRecipe(Recipe[CodecSpec]):
             "seed": seed,
             "kind": kind,
             "source_id": source_id,
-            "kbps": kbps,
+            "family": choice.family,
+            "codec": codec_choice.codec_params(choice.family, value, choice.engine),
             "start": start,
             "lead": lead,
             "gain": gain,
@@ -212,12 +230,14 @@ class CodecRecipe(Recipe[CodecSpec]):
         scale = 0.999 / peak if peak > 0.999 else 1.0
         if scale != 1.0:
             lossless, coded = lossless * np.float32(scale), coded * np.float32(scale)
-        encode_rate, kbps = ffmpeg.plan_mp3(sr, d["kbps"])
+        family, params = d["family"], d["codec"]
+        engine = codec_choice.engine_of(family, params)
         row = {
             "lossless": np.ascontiguousarray(lossless, dtype=np.float32),
             "coded": np.ascontiguousarray(coded, dtype=np.float32),
-            "codec": "mp3",
-            "bitrate_kbps": int(kbps),
+            "codec": family,
+            "setting": codec_choice.setting_of(family, params),
+            "bitrate_kbps": codec_choice.bitrate_of(family, params),
             "source_id": d["source_id"],
             "source_kind": d["kind"],
             "offset": d["start"] / sr,
@@ -229,12 +249,16 @@ class CodecRecipe(Recipe[CodecSpec]):
                 "region_samples": int(d["region"].size),
                 "gain": d["gain"],
                 "scale": scale,
-                "bitrate_kbps": int(kbps),
-                "encode_rate": encode_rate,
                 "patch": spec.patch,
-                "encoder": encoder_version(ffmpeg.ffmpeg_exe()),
+                "codec": family,
+                "codec_params": params.to_dict(),
+                "engine": engine,
+                "encoder": codec_choice.encoder_version(engine),
             },
         }
+        if family == "mp3":
+            encode_rate, kbps = ffmpeg.plan_mp3(sr, codec_choice.setting_of(family, params))
+            row["params"].update(bitrate_kbps=int(kbps), encode_rate=encode_rate)
         return self.finish(spec, index, row)
 
     def generate(
@@ -245,8 +269,15 @@ class CodecRecipe(Recipe[CodecSpec]):
             idx = list(range(lo, min(stop, lo + CHUNK_ROWS)))
             drawn = [self.redrawn(spec, sources, partial(self.draw, spec, index=i)) for i in idx]
             coded: dict[int, np.ndarray] = {}
-            for kbps in sorted({d["kbps"] for d in drawn}):
-                group = [k for k, d in enumerate(drawn) if d["kbps"] == kbps]
+            batched: dict[int, list[int]] = {}  # MP3 through ffmpeg: one encoder per bitrate
+            for k, d in enumerate(drawn):
+                if d["family"] == "mp3" and codec_choice.engine_of("mp3", d["codec"]) == "ffmpeg":
+                    batched.setdefault(d["codec"].legal_kbps, []).append(k)
+                else:
+                    coded[k] = codec_choice.code(
+                        d["region"], spec.sample_rate, d["family"], d["codec"]
+                    )
+            for kbps, group in sorted(batched.items()):
                 outs = ffmpeg.mp3_roundtrip_many(
                     [drawn[k]["region"] for k in group], spec.sample_rate, kbps
                 )
@@ -255,11 +286,16 @@ class CodecRecipe(Recipe[CodecSpec]):
                 yield self.finish_pair(spec, drawn[k], coded[k], i)
 
     def summary(self, table: Any) -> dict[str, Any]:
-        rates = Counter(table.column("bitrate_kbps").to_pylist())
+        pairs = zip(
+            table.column("codec").to_pylist(), table.column("setting").to_pylist(), strict=True
+        )
+        settings = Counter(f"{c} {v:g}" for c, v in pairs)
+        rates = Counter(f"{b:g}" for b in table.column("bitrate_kbps").to_pylist() if b is not None)
         kinds = Counter(table.column("source_kind").to_pylist())
         return {
             "rows": table.num_rows,
-            "bitrates_kbps": {str(k): v for k, v in sorted(rates.items())},
+            "codecs": dict(sorted(settings.items())),
+            "bitrates_kbps": {k: v for k, v in sorted(rates.items(), key=lambda kv: float(kv[0]))},
             "source_kinds": dict(sorted(kinds.items())),
             "sources": len(set(table.column("source_id").to_pylist())),
         }
@@ -286,7 +322,12 @@ def replay(
         )
     if p["gain"] != 1.0:
         region = region * np.float32(p["gain"])
-    coded = ffmpeg.mp3_roundtrip(region, sr, p["bitrate_kbps"])
+    if "codec" in p:
+        family = p["codec"]
+        params = perturbations.get(family).params_from_dict(p["codec_params"])
+        coded = codec_choice.code(region, sr, family, params)
+    else:  # a row built before the codec suite: MP3 through ffmpeg
+        coded = ffmpeg.mp3_roundtrip(region, sr, p["bitrate_kbps"])
     lossless, coded = region[lead : lead + n], coded[lead : lead + n]
     if p["scale"] != 1.0:
         lossless, coded = lossless * np.float32(p["scale"]), coded * np.float32(p["scale"])

@@ -110,6 +110,10 @@ class Family(ABC, Generic[P]):
     needs_sources: ClassVar[bool] = False
     #: True where the output may saturate at full scale by design (clipping)
     clips: ClassVar[bool] = False
+    #: True where ``_apply`` may return float32 samples that are exactly the float64 values
+    #: it would otherwise return (input samples moved, kept or zeroed): scaling down to full
+    #: scale then runs in float64, as for float64 output, so rows do not change
+    exact_float32: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -159,7 +163,13 @@ class Family(ABC, Generic[P]):
         sample_rate: int,
         params: Params,
         sources: Sources | None = None,
+        *,
+        full_scale: bool = True,
     ) -> np.ndarray:
+        """``params`` applied to mono float ``audio``: float32, same length. The output is
+        scaled down as a whole where it would exceed full scale; ``full_scale=False`` leaves
+        its level as the family made it (for callers that scale a pair together, like the
+        codec recipe)."""
         if not isinstance(params, self.params_type):
             raise PerturbationError(
                 f"{self.name}: expected {self.params_type.__qualname__}, got {type(params).__qualname__}"
@@ -170,9 +180,17 @@ class Family(ABC, Generic[P]):
         y = np.asarray(self._apply(x, int(sample_rate), params, self._sources(sources)))
         if y.shape != x.shape:
             raise AssertionError(f"{self.name} changed the length: {x.shape} -> {y.shape}")
-        if not np.isfinite(y).all():
+        # max and min propagate NaN and show an inf: one pass checks and measures the peak
+        hi, lo = float(y.max()), float(y.min())
+        if not (np.isfinite(hi) and np.isfinite(lo)):
             y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
-        out = fit_full_scale(y, allow_clip=self.clips)
+            hi, lo = float(y.max()), float(y.min())
+        peak = max(hi, -lo)
+        if not full_scale:
+            out = y.astype(np.float32)
+        else:
+            upcast = peak > 1.0 and self.exact_float32
+            out = _fit(y.astype(np.float64) if upcast else y, peak, self.clips)
         # the caller owns the output: never hand back (a view of) the input or the sources
         return out.copy() if np.may_share_memory(out, x) or not out.flags.writeable else out
 
@@ -216,7 +234,11 @@ def fit_full_scale(y: np.ndarray, *, allow_clip: bool = False) -> np.ndarray:
 
     Scaling (rather than clipping) keeps the ratio the family controls (SNR, DRR...) exact.
     """
-    peak = max(float(y.max()), -float(y.min())) if y.size else 0.0
+    return _fit(y, max(float(y.max()), -float(y.min())) if y.size else 0.0, allow_clip)
+
+
+def _fit(y: np.ndarray, peak: float, allow_clip: bool) -> np.ndarray:
+    """:func:`fit_full_scale` of ``y``, whose largest magnitude is ``peak``."""
     if peak > 1.0:
         y = np.clip(y, -1.0, 1.0) if allow_clip else y / peak
     return y.astype(np.float32, copy=False)

@@ -73,17 +73,18 @@ def loss_pattern(frames: int, loss_rate: float, burst: float, seed: int) -> np.n
 
 def _pitch(history: np.ndarray, tmin: int, tmax: int, width: int) -> int:
     """The lag in [tmin, tmax] maximising the normalised correlation of the last ``width``
-    samples of ``history`` with the history that many samples earlier."""
-    seg = history[-width:]
+    samples of ``history`` with the history that many samples earlier (the smallest such
+    lag on a tie)."""
     n = history.size
-    best, best_lag = -np.inf, tmin
-    for lag in range(tmin, tmax + 1):
-        ref = history[n - width - lag : n - lag]
-        den = math.sqrt(float(np.dot(ref, ref)) * float(np.dot(seg, seg)))
-        c = float(np.dot(seg, ref)) / den if den > 0 else 0.0
-        if c > best:
-            best, best_lag = c, lag
-    return best_lag
+    seg = history[n - width :]
+    # windows[j] = history[n - width - lag : n - lag] for lag = tmax - j
+    windows = np.lib.stride_tricks.sliding_window_view(history[n - width - tmax : n - tmin], width)
+    dots = windows @ seg
+    sq = np.cumsum(np.concatenate([[0.0], history[n - width - tmax : n - tmin] ** 2]))
+    energy = sq[width:] - sq[:-width]
+    den = np.sqrt(np.maximum(energy, 0.0) * float(np.dot(seg, seg)))
+    corr = np.where(den > 0, dots / np.where(den > 0, den, 1.0), 0.0)[::-1]  # by lag, tmin first
+    return tmin + int(np.argmax(corr))
 
 
 def _ramp(n: int) -> np.ndarray:

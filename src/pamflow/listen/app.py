@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 
 import anyio
 from anyio import to_thread
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
@@ -129,6 +129,14 @@ def number(form: dict[str, str], name: str, high: int, default: int | None = Non
     return value
 
 
+async def prepare(db: Database, campaign: Campaign) -> None:
+    """Create the campaign's tables and record its plan (or check the one recorded)."""
+    await db.create()
+    await db.register(
+        campaign.name, campaign.kind, campaign.plan_digest(), json.dumps(campaign.plan())
+    )
+
+
 def create_app(
     campaign: Campaign,
     *,
@@ -148,10 +156,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        await s.db.create()
-        await s.db.register(
-            campaign.name, campaign.kind, campaign.plan_digest(), json.dumps(campaign.plan())
-        )
+        await prepare(s.db, campaign)
         yield
         await s.db.dispose()
 
@@ -303,9 +308,9 @@ def create_app(
         )
         return response
 
-    router = APIRouter(prefix="/admin", dependencies=[Depends(admin_only)])
+    guarded = [Depends(admin_only)]  # every admin route but the login
 
-    @router.get("", response_class=HTMLResponse)
+    @app.get("/admin", response_class=HTMLResponse, dependencies=guarded)
     async def overview() -> Response:
         listeners, its = await session.all_rows(s.db, campaign.name)
         text = await s.render(
@@ -313,7 +318,7 @@ def create_app(
         )
         return html(text)
 
-    @router.get("/listeners/{lid}", response_class=HTMLResponse)
+    @app.get("/admin/listeners/{lid}", response_class=HTMLResponse, dependencies=guarded)
     async def one_listener(lid: int) -> Response:
         listeners, its = await session.all_rows(s.db, campaign.name)
         found = [r for r in listeners if int(r.id) == lid]
@@ -322,7 +327,7 @@ def create_app(
         mine = [r for r in its if int(r.listener_id) == lid]
         return html(await s.render(admin.listener_page, campaign, found[0], mine))
 
-    @router.get("/answers.csv")
+    @app.get("/admin/answers.csv", dependencies=guarded)
     async def answers_csv() -> Response:
         listeners, its = await session.all_rows(s.db, campaign.name)
         flagged = {int(r.id) for r in listeners if r.excluded}
@@ -355,7 +360,7 @@ def create_app(
             )
         return Response(buf.getvalue(), media_type="text/csv")
 
-    @router.get("/summary.json")
+    @app.get("/admin/summary.json", dependencies=guarded)
     async def summary() -> Response:
         listeners, its = await session.all_rows(s.db, campaign.name)
         answered = [r for r in its if r.answer is not None]
@@ -371,7 +376,7 @@ def create_app(
             }
         )
 
-    @router.post("/export", response_class=HTMLResponse)
+    @app.post("/admin/export", response_class=HTMLResponse, dependencies=guarded)
     async def export(request: Request) -> Response:
         await read_form(request)
         root = Path(campaign.export_dir or "exports")
@@ -384,7 +389,6 @@ def create_app(
         body = f'<main data-phase="exported"><h1>Exported</h1>{kv_table(result)}<p><a href="/admin">back</a></p></main>'
         return html(pages.document(f"{campaign.title}: export", body, script=False))
 
-    app.include_router(router)
     return app
 
 
@@ -408,4 +412,4 @@ async def _full(s: Served) -> bool:
     return int(n or 0) >= s.c.max_listeners
 
 
-__all__ = ["ADMIN_COOKIE", "MAX_BODY", "create_app", "read_form", "roles"]
+__all__ = ["ADMIN_COOKIE", "MAX_BODY", "create_app", "prepare", "read_form", "roles"]

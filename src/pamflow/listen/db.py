@@ -21,15 +21,17 @@ goes through one lock and starts with ``BEGIN IMMEDIATE``. PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+T = TypeVar("T")
 metadata = sa.MetaData()
 
 campaigns = sa.Table(
@@ -77,6 +79,16 @@ items = sa.Table(
     sa.Column("answered_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("listener_id", "position", name="one_item_per_position"),
 )
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from synchronous code, inside a running loop or not."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 class DatabaseError(ValueError):
@@ -185,5 +197,6 @@ __all__ = [
     "listeners",
     "metadata",
     "now",
+    "run_async",
     "shown_url",
 ]

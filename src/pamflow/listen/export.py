@@ -21,25 +21,21 @@ flagged by an attention check or a sentinel are left out unless ``include_exclud
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pamflow import storage
 from pamflow.corpus.sources import Sources
 from pamflow.datasets.importers import write_rows
 from pamflow.listen import stats
 from pamflow.listen.campaign import Campaign
-from pamflow.listen.db import Database, shown_url
+from pamflow.listen.db import Database, run_async, shown_url
 from pamflow.listen.plan import Planner
 from pamflow.listen.render import Renderer
 from pamflow.listen.session import all_rows, pseudonym
 from pamflow.seeding import example_seed
 
-T = TypeVar("T")
 JND_EXTRA = (
     storage.Column("votes", "int64", True),
     storage.Column("agreement", "float64", True),
@@ -53,16 +49,6 @@ TRIPLET_EXTRA = (
 
 class ExportError(ValueError):
     """An export that cannot be written (the output folder is not new or empty)."""
-
-
-def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion from synchronous code, inside a running loop or not."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 async def _read(campaign: Campaign) -> tuple[list[Any], list[Any]]:
@@ -234,4 +220,4 @@ def _dataset_columns(c: Campaign, found: dict[int, stats.Triplet]) -> dict[str, 
     return {r["example_id"]: r for r in table.to_pylist() if r["example_id"] in wanted}
 
 
-__all__ = ["ExportError", "export_campaign", "run_async"]
+__all__ = ["ExportError", "export_campaign"]

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pamflow.listen.app import Exporter, create_app
-from pamflow.listen.campaign import admin_token, load_campaign
-from pamflow.listen.db import shown_url
+from pamflow.listen.app import Exporter, create_app, prepare
+from pamflow.listen.campaign import Campaign, admin_token, load_campaign
+from pamflow.listen.db import Database, run_async, shown_url
 
 
 def serve(
@@ -31,6 +31,7 @@ def serve(
     if token is None:
         token = secrets.token_urlsafe(24)
     app = create_app(campaign, admin_token=token, exporter=exporter)
+    run_async(lambda: check_database(campaign))  # a database holding another plan: one line, now
     url = f"http://{host}:{port}"
     say(
         f"serving {campaign.kind} campaign {campaign.name!r} at {url}/ "
@@ -40,4 +41,13 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
-__all__ = ["serve"]
+async def check_database(campaign: Campaign) -> None:
+    """The campaign's tables made and its plan recorded, or the recorded one checked."""
+    db = Database(str(campaign.database))
+    try:
+        await prepare(db, campaign)
+    finally:
+        await db.dispose()
+
+
+__all__ = ["check_database", "serve"]

@@ -192,7 +192,7 @@ async def answer(
         if cur is None or cur.id != item_id:
             return await _not_current(conn, listener_id, item_id, value)
         check_answer(cur.phase, value)
-        history = await _history(conn, listener_id, cur, value)
+        history = await _history(conn, planner, listener_id, cur, value)
     nxt = await to_thread.run_sync(planner.item, listener_id, cur.position + 1, history)
     correct = None if cur.expected is None else bool(value == cur.expected)
     async with db.tx() as conn:
@@ -248,17 +248,21 @@ async def _not_current(conn: Any, listener_id: int, item_id: int, value: int) ->
     return Outcome(row.id, row.phase, row.correct, row.expected, repeated=True)
 
 
-async def _history(conn: Any, listener_id: int, cur: Any, value: int) -> list[tuple[float, int]]:
-    """The ``(strength, answer)`` pairs of the JND sequence of the next question, this
-    answer included when it belongs to it."""
-    if cur.phase != QUESTION or cur.sequence is None:
+async def _history(
+    conn: Any, planner: Planner, listener_id: int, cur: Any, value: int
+) -> list[tuple[float, int]]:
+    """The ``(strength, answer)`` pairs of the JND sequence of the next item, this answer
+    included when it belongs to that sequence."""
+    nxt = cur.position + 1
+    if planner.c.kind != "jnd" or planner.phase(nxt) != QUESTION:
         return []
+    seq = planner.jnd_place(nxt)[0]
     rows = (
         await conn.execute(
             sa.select(items.c.strength, items.c.answer)
             .where(
                 items.c.listener_id == listener_id,
-                items.c.sequence == cur.sequence,
+                items.c.sequence == seq,
                 items.c.phase == QUESTION,
                 items.c.sentinel.is_(None),
                 items.c.answer.is_not(None),
@@ -267,7 +271,7 @@ async def _history(conn: Any, listener_id: int, cur: Any, value: int) -> list[tu
         )
     ).all()
     out = [(float(r.strength), int(r.answer)) for r in rows]
-    if cur.sentinel is None:
+    if cur.phase == QUESTION and cur.sequence == seq and cur.sentinel is None:
         out.append((float(cur.strength), value))
     return out
 

@@ -226,10 +226,10 @@ def test_a_listener_reaches_only_their_own_items(site, query):
     with httpx.Client(base_url=url) as client:
         link_a, item_a = _start(client)
         link_b, item_b = _start(client)
-        assert client.get(f"{link_b}/audio/{item_b}/calibration.wav").status_code == 200
-        assert client.get(f"{link_a}/audio/{item_b}/calibration.wav").status_code == 404
+        assert client.get(f"{link_b}/audio/{item_b}/calibration.flac").status_code == 200
+        assert client.get(f"{link_a}/audio/{item_b}/calibration.flac").status_code == 404
         assert (
-            client.get(f"{link_a}/audio/{item_a}/reference.wav").status_code == 404
+            client.get(f"{link_a}/audio/{item_a}/reference.flac").status_code == 404
         )  # not its role
         r = client.post(f"{link_a}/answer", data={"item": str(item_b), "answer": "1"})
         assert r.status_code == 404
@@ -271,7 +271,7 @@ def test_inputs_are_validated_and_size_limited(site, query):
             == 400
         )
         assert post(json=form).status_code == 415
-        assert client.get(f"{link}/audio/abc/calibration.wav").status_code == 404
+        assert client.get(f"{link}/audio/abc/calibration.flac").status_code == 404
         assert query(c.database, "SELECT answer FROM items WHERE id = ?", item) == [(None,)]
         assert client.post(f"{link}/comment", data={"comment": "early"}).status_code == 409
 

@@ -235,15 +235,15 @@ def create_app(
         done, _ = await session.progress(s.db, int(lst.id))
         return html(pages.item_page(campaign, base, cur, done, s.planner.questions))
 
-    @app.get("/s/{token}/audio/{item_id}/{role}.wav")
+    @app.get("/s/{token}/audio/{item_id}/{role}.flac")
     async def audio(token: str, item_id: int, role: str) -> Response:
         lst = await session.find_listener(s.db, campaign.name, token)
         row = await session.own_item(s.db, int(lst.id), item_id)
         if role not in roles(campaign, row.phase):
             raise session.SessionError("no such audio", 404)
-        data = await s.render(s.renderer.wav, json.loads(row.params), role)
+        data = await s.render(s.renderer.audio_file, json.loads(row.params), role)
         return Response(
-            data, media_type="audio/wav", headers={"Cache-Control": "private, max-age=86400"}
+            data, media_type="audio/flac", headers={"Cache-Control": "private, max-age=86400"}
         )
 
     @app.post("/s/{token}/answer")

@@ -76,7 +76,7 @@ def landing(c: Campaign, *, full: bool) -> str:
 
 
 def _player(base: str, item: int, role: str, label: str) -> str:
-    src = f"{base}/audio/{item}/{role}.wav"
+    src = f"{base}/audio/{item}/{role}.flac"
     return (
         f'<audio preload="auto" data-role="{role}" src="{escape(src)}"></audio>'
         f'<button type="button" class="play" data-for="{role}">▶ {escape(label)}</button>'

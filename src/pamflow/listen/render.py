@@ -15,8 +15,9 @@ lowered by the same amount, so they stay matched. Identical clips get identical 
 "same" pair stays bit-identical). The gains (dB) are part of what :func:`render` returns
 and of what the export records.
 
-WAV files (24-bit PCM) are cached in memory, at most ``cache_mb``, least recently used
-first out; a file asked for while it is being rendered waits for that rendering.
+The files served are FLAC, 24-bit: the encoding a dataset stores its audio in, so an
+exported row holds the very samples the listener heard. They are cached in memory, at
+most ``cache_mb``, least recently used first out; a file asked for while it is being rendered waits for that rendering.
 """
 
 from __future__ import annotations
@@ -178,12 +179,12 @@ class Renderer:
         text = json.dumps(params, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def wav(self, params: dict[str, Any], role: str) -> bytes:
-        """The WAV file of ``role`` of an item (``KeyError`` for a role it has not)."""
+    def audio_file(self, params: dict[str, Any], role: str) -> bytes:
+        """The FLAC file of ``role`` of an item (``KeyError`` for a role it has not)."""
         return self.files(params)[role]
 
     def files(self, params: dict[str, Any]) -> dict[str, bytes]:
-        """Every role's WAV file of an item, rendered once however many ask at once."""
+        """Every role's FLAC file of an item, rendered once however many ask at once."""
         key = self.key(params)
         with self._lock:
             hit = self._cache.get(key)
@@ -201,9 +202,7 @@ class Renderer:
             return pending.result()
         try:
             audio, _ = self.render(params)
-            files = {
-                r: encode(x, self.sr, format="WAV", subtype="PCM_24") for r, x in audio.items()
-            }
+            files = {r: encode(x, self.sr) for r, x in audio.items()}
         except BaseException as e:
             with self._lock:
                 self._pending.pop(key, None)

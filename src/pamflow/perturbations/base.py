@@ -110,10 +110,6 @@ class Family(ABC, Generic[P]):
     needs_sources: ClassVar[bool] = False
     #: True where the output may saturate at full scale by design (clipping)
     clips: ClassVar[bool] = False
-    #: True where ``_apply`` may return float32 samples that are exactly the float64 values
-    #: it would otherwise return (input samples moved, kept or zeroed): scaling down to full
-    #: scale then runs in float64, as for float64 output, so rows do not change
-    exact_float32: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -185,12 +181,7 @@ class Family(ABC, Generic[P]):
         if not (np.isfinite(hi) and np.isfinite(lo)):
             y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
             hi, lo = float(y.max()), float(y.min())
-        peak = max(hi, -lo)
-        if not full_scale:
-            out = y.astype(np.float32)
-        else:
-            upcast = peak > 1.0 and self.exact_float32
-            out = _fit(y.astype(np.float64) if upcast else y, peak, self.clips)
+        out = _fit(y, max(hi, -lo), self.clips) if full_scale else y.astype(np.float32)
         # the caller owns the output: never hand back (a view of) the input or the sources
         return out.copy() if np.may_share_memory(out, x) or not out.flags.writeable else out
 

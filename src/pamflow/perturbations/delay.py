@@ -41,7 +41,7 @@ class Delay(Family[DelayParams]):
             raise PerturbationError(f"delay: side must be 'start' or 'end', got {params.side!r}")
         n = audio.size
         k = min(n, int(round(params.seconds * sample_rate)))
-        out = np.zeros(n, dtype=np.float64)
+        out = np.zeros(n, dtype=audio.dtype)
         if params.side == "start":
             out[k:] = audio[: n - k]
         else:

@@ -110,6 +110,7 @@ class Dropouts(Family[DropoutsParams]):
         return DropoutsParams(percent=self.value(strength), seed=draw_seed(rng))
 
     def _apply(self, audio, sample_rate, params, sources):
-        y = audio.astype(np.float64)
-        y[dropout_mask(y.size, sample_rate, params.percent, params.seed)] = 0.0
+        y = audio.copy()
+        for start, length in dropout_runs(y.size, sample_rate, params.percent, params.seed):
+            y[start : start + length] = 0.0
         return y

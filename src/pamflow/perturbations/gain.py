@@ -33,4 +33,6 @@ class Gain(Family[GainParams]):
         return GainParams(gain_db=self.value(strength))
 
     def _apply(self, audio, sample_rate, params, sources):
-        return audio.astype(np.float64) * 10.0 ** (params.gain_db / 20.0)
+        y = audio.astype(np.float64)
+        y *= 10.0 ** (params.gain_db / 20.0)
+        return y

@@ -48,9 +48,9 @@ def pop_positions(n: int, percent: float, seed: int) -> tuple[np.ndarray, np.nda
         raise PerturbationError(f"pops: percent must lie in [0, 100], got {percent!r}")
     g = np.random.default_rng(int(seed))
     order = g.permutation(n)
-    positive = g.random(n) < 0.5
     k = popped_count(n, percent)
-    return order[:k], positive[:k]
+    # one double per rank, in rank order: the first k of n draws are k draws
+    return order[:k], g.random(k) < 0.5
 
 
 class Pops(Family[PopsParams]):
@@ -69,9 +69,8 @@ class Pops(Family[PopsParams]):
         return PopsParams(percent=self.value(strength), seed=draw_seed(rng))
 
     def _apply(self, audio, sample_rate, params, sources):
-        x = audio.astype(np.float64)
-        idx, positive = pop_positions(x.size, params.percent, params.seed)
-        y = x.copy()
-        y[idx[positive]] = x.max()
-        y[idx[~positive]] = x.min()
+        idx, positive = pop_positions(audio.size, params.percent, params.seed)
+        y = audio.copy()
+        y[idx[positive]] = audio.max()
+        y[idx[~positive]] = audio.min()
         return y

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pamflow.perturbations.base import Family, Params, PerturbationError
-from pamflow.perturbations.mulaw import quantise
+from pamflow.perturbations.mulaw import requantise_magnitudes
 
 #: G.711's A
 A = 87.6
@@ -45,10 +45,14 @@ class AlawParams(Params):
 def alaw_compress(x: np.ndarray) -> np.ndarray:
     """The continuous A-law (A = 87.6) of ``x`` clipped to [−1, 1]: float64 in [−1, 1]."""
     x = np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0)
-    ax = np.abs(x)
+    return np.sign(x) * _compress_magnitudes(x)
+
+
+def _compress_magnitudes(x: np.ndarray) -> np.ndarray:
+    """``|alaw_compress(x)|``."""
+    ax = np.minimum(np.abs(np.asarray(x, dtype=np.float64)), 1.0)  # |clip(x, -1, 1)|
     small = ax < 1.0 / A
-    y = np.where(small, A * ax, 1.0 + np.log(np.maximum(A * ax, 1.0))) / _LN_A1
-    return np.sign(x) * y
+    return np.where(small, A * ax, 1.0 + np.log(np.maximum(A * ax, 1.0))) / _LN_A1
 
 
 def alaw_expand(y: np.ndarray) -> np.ndarray:
@@ -63,7 +67,14 @@ def alaw_requantise(x: np.ndarray, bits: float) -> np.ndarray:
     b = float(bits)
     if not (math.isfinite(b) and 1.0 <= b <= 64.0):
         raise PerturbationError(f"alaw: bits must be a number in [1, 64], got {bits!r}")
-    return alaw_expand(quantise(alaw_compress(x), b))
+    y = _compress_magnitudes(x)  # x's sign is carried by requantise_magnitudes
+    return requantise_magnitudes(y, x, b, _expand_magnitudes)
+
+
+def _expand_magnitudes(m: np.ndarray) -> np.ndarray:
+    """:func:`alaw_expand` of magnitudes ``m`` >= 0."""
+    ay = m * _LN_A1
+    return np.where(ay < 1.0, ay / A, np.exp(np.minimum(ay, _LN_A1) - 1.0) / A)
 
 
 class Alaw(Family[AlawParams]):

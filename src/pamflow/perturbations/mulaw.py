@@ -27,6 +27,7 @@ Above 52 bits the step is held at 2^−51, the finest float64 resolves over [−
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,12 +48,14 @@ def mulaw_requantise(x: np.ndarray, bits: float) -> np.ndarray:
     b = float(bits)
     if not (math.isfinite(b) and 1.0 <= b <= 64.0):
         raise PerturbationError(f"mulaw: bits must be a number in [1, 64], got {bits!r}")
-    x = np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0)
     mu = 2.0**b - 1.0
     log_mu = math.log1p(mu)
-    y = np.sign(x) * np.log1p(mu * np.abs(x)) / log_mu
-    yq = quantise(y, b)
-    return np.sign(yq) * np.expm1(np.abs(yq) * log_mu) / mu
+    # |y| of step 1, in place (|clip(x, -1, 1)| = min(|x|, 1)); its sign is x's
+    y = np.minimum(np.abs(np.asarray(x, dtype=np.float64)), 1.0)
+    np.multiply(y, mu, out=y)
+    np.log1p(y, out=y)
+    np.divide(y, log_mu, out=y)
+    return requantise_magnitudes(y, x, b, lambda m: np.expm1(m * log_mu) / mu)
 
 
 def quantise(y: np.ndarray, bits: float) -> np.ndarray:
@@ -60,6 +63,32 @@ def quantise(y: np.ndarray, bits: float) -> np.ndarray:
     (held at 2^−51 from 52 bits up); zero is a level. Shared by μ-law and A-law."""
     step = 2.0 ** (1.0 - min(float(bits), MAX_STEP_BITS))
     return np.clip(step * np.round(y / step), -1.0, 1.0)
+
+
+def requantise_magnitudes(
+    y: np.ndarray, x: np.ndarray, bits: float, expand: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """``sign(yq) · expand(|yq|)`` with ``yq = quantise(sign(x) · y, bits)``: the expanded
+    output of μ-law or A-law from the companded magnitudes ``y`` (float64, overwritten) of
+    the samples ``x``; ``expand`` maps magnitudes in [0, 1] to [0, 1], elementwise.
+
+    Bit for bit what expanding :func:`quantise`'s output gives, with fewer passes: the
+    levels are counted as magnitudes, and where there are fewer levels than samples / 4
+    ``expand`` runs once per level and the samples look theirs up.
+    """
+    step = 2.0 ** (1.0 - min(float(bits), MAX_STEP_BITS))
+    np.divide(y, step, out=y)
+    np.round(y, out=y)  # |round(sign · y / step)|: rounding is odd
+    top = math.ceil(1.0 / step) + 1  # levels from here up are all clipped to 1
+    if top < max(64, y.size // 4) and not math.isnan(float(y.max())):
+        table = expand(np.minimum(step * np.arange(top + 1, dtype=np.float64), 1.0))
+        out = table.take(np.minimum(y, top, out=y).astype(np.intp))
+    else:
+        np.multiply(y, step, out=y)
+        out = expand(np.minimum(y, 1.0, out=y))
+    # the sign of x, where the level is not 0 (sign(yq) is 0 there: +0.0 out, as np.sign)
+    np.copysign(out, x, out=out)
+    return np.add(out, 0.0, out=out)
 
 
 class Mulaw(Family[MulawParams]):

@@ -68,6 +68,7 @@ class Sources:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._bad: dict[str, BadSource] = {}  # found unusable on load: fail fast next time
+        self._ids: dict[tuple[str | None, str | None], list[str]] = {}  # ids() by query
 
     @classmethod
     def from_manifest(cls, manifest: str | os.PathLike[str]) -> Sources:
@@ -119,12 +120,15 @@ class Sources:
 
     def ids(self, kind: str | None = None, label: str | None = None) -> list[str]:
         """Sorted ids of the recordings of ``kind`` (and ``label``, if given)."""
-        return sorted(
-            i
-            for i, r in self._rows.items()
-            if (kind is None or r.get("kind") == kind)
-            and (label is None or r.get("label") == label)
-        )
+        found = self._ids.get((kind, label))
+        if found is None:  # the rows never change: each query is answered once
+            found = self._ids[(kind, label)] = sorted(
+                i
+                for i, r in self._rows.items()
+                if (kind is None or r.get("kind") == kind)
+                and (label is None or r.get("label") == label)
+            )
+        return list(found)
 
     def labels(self, kind: str) -> list[str]:
         return sorted(

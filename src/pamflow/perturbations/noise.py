@@ -65,12 +65,18 @@ def add_at_snr(audio: np.ndarray, noise: np.ndarray, snr_db: float, sample_rate:
     mask = active_mask(x, sample_rate)
     if not mask.any():
         return x.copy()
-    ps = float(np.mean(x[mask] ** 2))
-    pn = float(np.mean(n[mask] ** 2))
+    ps = _mean_square(x[mask])
+    pn = _mean_square(n[mask])
     if ps <= 0.0 or pn <= 0.0:
         return x.copy()
     gain = np.sqrt(ps / (pn * 10.0 ** (snr_db / 10.0)))
-    return x + gain * n
+    y = np.multiply(n, gain)
+    return np.add(x, y, out=y)
+
+
+def _mean_square(v: np.ndarray) -> float:
+    """``np.mean(v ** 2)``, squaring in place (``v`` is a temporary)."""
+    return float(np.mean(np.square(v, out=v)))
 
 
 def white(n: int, seed: int) -> np.ndarray:
@@ -95,22 +101,31 @@ def pink(n: int, seed: int, sample_rate: int) -> np.ndarray:
 def loop_segment(recording: np.ndarray, start: int, n: int, crossfade: int) -> np.ndarray:
     """``n`` samples of ``recording`` from ``start``, looping back to its beginning with an
     equal-power crossfade of ``crossfade`` samples when the end is reached."""
-    rec = np.asarray(recording, dtype=np.float64)
+    rec = np.asarray(recording)  # converted to float64 where read, not as a whole
     length = rec.size
     if length == 0:
         raise PerturbationError("noise: the noise recording is empty")
     start %= length
     if start + n <= length:
-        return rec[start : start + n].copy()
+        return rec[start : start + n].astype(np.float64)
     c = min(crossfade, length // 4)
-    unit = rec[: length - c].copy()
+    # the output runs through the loop unit rec[: length - c] from `start`, wrapping
+    unit = length - c
+    head = np.asarray(rec[:c], dtype=np.float64)
     if c > 0:
         # the loop's last c samples fade out while its first c samples fade in, so the
-        # periodic extension of `unit` runs seamlessly from rec[length - c - 1] to rec[0]
+        # periodic extension of the unit runs seamlessly from rec[length - c - 1] to rec[0]
         phase = (np.arange(c) + 0.5) / c * (np.pi / 2)
-        unit[:c] = rec[:c] * np.sin(phase) + rec[length - c :] * np.cos(phase)
-    idx = (start + np.arange(n)) % unit.size
-    return unit[idx]
+        head = head * np.sin(phase) + np.asarray(rec[length - c :], np.float64) * np.cos(phase)
+    out = np.empty(n)
+    done, pos = 0, start % unit
+    while done < n:
+        m = min(unit - pos, n - done)
+        out[done : done + m] = rec[pos : pos + m]
+        if pos < c:
+            out[done : done + min(c - pos, m)] = head[pos : pos + min(c - pos, m)]
+        done, pos = done + m, 0
+    return out
 
 
 class AdditiveNoise(Family[P]):
@@ -131,9 +146,9 @@ class AdditiveNoise(Family[P]):
         raise NotImplementedError
 
     def _apply(self, audio, sample_rate, params, sources):
+        if not np.any(audio):
+            return audio.astype(np.float64)
         x = np.asarray(audio, dtype=np.float64)
-        if not np.any(x):
-            return x.copy()
         return add_at_snr(
             x, self.noise(x.size, sample_rate, params, sources), params.snr_db, sample_rate
         )

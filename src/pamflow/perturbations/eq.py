@@ -34,6 +34,11 @@ from scipy import signal
 
 from pamflow.perturbations.base import Family, Params, PerturbationError
 
+try:  # scipy's own in-place kernel behind signal.sosfilt, called without the copies
+    from scipy.signal._sosfilt import _sosfilt
+except ImportError:  # pragma: no cover - another scipy: the public functions, same output
+    _sosfilt = None
+
 CROSSOVERS_HZ = (500.0, 1000.0)
 ORDER = 4
 
@@ -62,8 +67,27 @@ def crossovers(
 
 
 @lru_cache(maxsize=64)
-def _sos(kind: str, freq: float, sample_rate: int) -> np.ndarray:
-    return signal.butter(ORDER, freq, btype=kind, fs=sample_rate, output="sos")
+def _sos(kind: str, freq: float, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """The filter's second-order sections, and their initial state for a unit step."""
+    sos = signal.butter(ORDER, freq, btype=kind, fs=sample_rate, output="sos")
+    return sos, signal.sosfilt_zi(sos)  # shared: neither is ever written to
+
+
+def _sosfiltfilt(filt: tuple[np.ndarray, np.ndarray], x: np.ndarray, pad: int) -> np.ndarray:
+    """``signal.sosfiltfilt(sos, x, padlen=pad)`` of float64 ``x`` (``0 < pad < x.size``),
+    bit for bit: the same odd extension, initial states and kernel, with the initial
+    states computed once per filter and no copies beyond the two passes' buffers."""
+    sos, zi = filt
+    if _sosfilt is None:  # pragma: no cover
+        return signal.sosfiltfilt(sos, x, padlen=pad)
+    # scipy's odd_ext, then a forward pass started at rest on the first sample
+    y = np.concatenate((2 * x[:1] - x[pad:0:-1], x, 2 * x[-1:] - x[-2 : -(pad + 2) : -1]))
+    y = y.reshape(1, -1)
+    _sosfilt(sos, y, np.ascontiguousarray((zi * y[0, :1]).reshape(1, -1, 2)))
+    # the backward pass, started at rest on the last sample
+    back = y[:, ::-1].copy()
+    _sosfilt(sos, back, np.ascontiguousarray((zi * back[0, :1]).reshape(1, -1, 2)))
+    return back[0, ::-1][pad:-pad]
 
 
 def split_bands(
@@ -75,9 +99,9 @@ def split_bands(
     if x.size < 2:
         return x.copy(), np.zeros_like(x), np.zeros_like(x)
     pad = min(x.size - 1, 15)  # scipy's default padlen for these two-section filters
-    low = signal.sosfiltfilt(_sos("lowpass", lo, sample_rate), x, padlen=pad)
+    low = _sosfiltfilt(_sos("lowpass", lo, sample_rate), x, pad)
     rest = x - low
-    high = signal.sosfiltfilt(_sos("highpass", hi, sample_rate), rest, padlen=pad)
+    high = _sosfiltfilt(_sos("highpass", hi, sample_rate), rest, pad)
     return low, rest - high, high
 
 
@@ -109,5 +133,14 @@ class Eq(Family[EqParams]):
 
     def _apply(self, audio, sample_rate, params, sources):
         _check(params)
-        bands = split_bands(audio, sample_rate, params.crossovers_hz)
-        return sum(g * b for g, b in zip(params.gains, bands, strict=True))
+        (low, mid, high), (g_low, g_mid, g_high) = (
+            split_bands(audio, sample_rate, params.crossovers_hz),
+            params.gains,
+        )
+        # sum(g * b for g, b in zip(gains, bands)), in place: 0 + g·low + g·mid + g·high
+        y = np.multiply(low, g_low)
+        y += 0.0
+        t = np.multiply(mid, g_mid)
+        y += t
+        y += np.multiply(high, g_high, out=t)
+        return y

@@ -54,6 +54,7 @@ from scipy import signal
 from scipy.fft import next_fast_len
 
 from pamflow import measures
+from pamflow.perturbations import rir_cache
 from pamflow.perturbations.base import Family, P, Params, PerturbationError
 from pamflow.seeding import draw_seed
 
@@ -121,10 +122,58 @@ def prepared_rir(sources, rir_id: str, sample_rate: int) -> np.ndarray:
     """The bank RIR ``rir_id`` at ``sample_rate``: direct peak on the grid at index
     ``w = measures.direct_window(sample_rate)``, unit direct gain, positive polarity.
     float64; a new array (the cached recording is not touched)."""
-    src = sources
-    if rir_id not in src:
+    return _bank(sources, rir_id, int(sample_rate)).h.copy()
+
+
+class _Bank:
+    """A bank RIR prepared at one sample rate (read-only), with what the families derive
+    from it alone, computed when first needed; kept in :data:`rir_cache.BANKS`."""
+
+    __slots__ = ("serial", "h", "drr_db", "_a", "_plan", "_t")
+
+    def __init__(self, serial: int, h: np.ndarray, sample_rate: int) -> None:
+        h.setflags(write=False)
+        self.serial, self.h = serial, h
+        self.drr_db = tail_drr_db(h, sample_rate)
+        self._a: float | None = None
+        self._plan: _ContinuationPlan | None = None
+        self._t: np.ndarray | None = None
+
+    def a_bank(self, sr: int, rir_id: str) -> float:
+        """Amplitude decay rate of the bank tail (``LN1000 / RT60``)."""
+        if self._a is None:
+            self._a = LN1000 / _tail_rt60(self.h, sr, measures.direct_window(sr), rir_id)
+        return self._a
+
+    def plan(self, sr: int, a_bank: float) -> _ContinuationPlan:
+        if self._plan is None:
+            self._plan = _continuation_plan(self.h, sr, a_bank)
+        return self._plan
+
+    def tail_times(self, sr: int) -> np.ndarray:
+        """Seconds from the direct peak of the tail's samples, ``h[2w+1:]``."""
+        if self._t is None:
+            w = measures.direct_window(sr)
+            self._t = (np.arange(2 * w + 1, self.h.size) - w) / sr
+        return self._t
+
+
+def _bank(sources, rir_id: str, sample_rate: int) -> _Bank:
+    """The prepared bank RIR ``rir_id`` at ``sample_rate``, prepared once per recording."""
+    if rir_id not in sources:
         raise PerturbationError(f"reverb: RIR id {rir_id!r} is not in the sources")
-    raw = np.asarray(src.load(rir_id, sample_rate), dtype=np.float64)
+    raw = np.asarray(sources.load(rir_id, sample_rate))
+    serial = rir_cache.recording_key(raw).serial
+    return rir_cache.BANKS.get_or_make(
+        (serial, sample_rate),
+        lambda: _Bank(serial, _prepare(raw, rir_id, sample_rate), sample_rate),
+        rir_cache.array_bytes,
+    )
+
+
+def _prepare(raw: np.ndarray, rir_id: str, sample_rate: int) -> np.ndarray:
+    """:func:`prepared_rir` of the recording ``raw``."""
+    raw = np.asarray(raw, dtype=np.float64)
     if raw.size == 0 or not np.any(raw):
         raise PerturbationError(f"reverb: RIR {rir_id!r} is empty or silent")
     w = measures.direct_window(sample_rate)
@@ -176,21 +225,43 @@ class _Continuation:
     noise: np.ndarray  # shaped noise for samples start .. length
 
 
-def _continuation(
-    h: np.ndarray, sample_rate: int, a_bank: float, seed: int, length: int
-) -> _Continuation:
-    """Seeded noise shaped like the late tail of ``h``, to take over from where the bank
-    tail's own decay curve reaches :data:`JOINT_EDC_DB` (what does not depend on the
-    target decay, so corrections of the decay reuse it)."""
+@dataclass(frozen=True)
+class _ContinuationPlan:
+    """What a bank tail's noise continuation takes from the bank RIR alone."""
+
+    joint: int
+    start: int
+    fir: np.ndarray  # the shaping filter
+    norm: float  # its L2 norm
+
+
+def _continuation_plan(h: np.ndarray, sample_rate: int, a_bank: float) -> _ContinuationPlan:
+    """The joint where the bank tail's own decay curve reaches :data:`JOINT_EDC_DB`, the
+    crossfade's start, and a filter with the spectrum of the late tail before the joint."""
     t0 = 2 * measures.direct_window(sample_rate) + 1
     tail = h[t0:]
     below = np.nonzero(measures.schroeder_db(tail) <= JOINT_EDC_DB)[0]
     j = t0 + max(8, int(below[0]) if below.size else int(0.9 * tail.size))
     fir = _late_shaping_filter(h[max(t0, j - 4096) : j], a_bank, sample_rate)
     start = j - min(int(JOINT_CROSSFADE_S * sample_rate), j - t0)
-    white = np.random.default_rng(seed).standard_normal(length - start + fir.size - 1)
-    noise = signal.oaconvolve(white, fir, mode="valid")
-    return _Continuation(j, start, noise / math.sqrt(float(np.sum(fir**2))))
+    return _ContinuationPlan(j, start, fir, math.sqrt(float(np.sum(fir**2))))
+
+
+def _continuation(
+    h: np.ndarray,
+    sample_rate: int,
+    a_bank: float,
+    seed: int,
+    length: int,
+    plan: _ContinuationPlan | None = None,
+) -> _Continuation:
+    """Seeded noise shaped like the late tail of ``h`` (see :func:`_continuation_plan`;
+    what does not depend on the target decay, so corrections of the decay reuse it)."""
+    if plan is None:
+        plan = _continuation_plan(h, sample_rate, a_bank)
+    white = np.random.default_rng(seed).standard_normal(length - plan.start + plan.fir.size - 1)
+    noise = signal.oaconvolve(white, plan.fir, mode="valid")
+    return _Continuation(plan.joint, plan.start, noise / plan.norm)
 
 
 def _reshape(
@@ -200,16 +271,18 @@ def _reshape(
     a_target: float,
     length: int,
     late: _Continuation | None,
+    tail_times: np.ndarray | None = None,
 ) -> np.ndarray:
     """``h`` (prepared) with its tail decaying at ``a_target`` instead of ``a_bank``,
     ``length`` samples long, continued by ``late`` (needed where ``length > h.size`` or
-    the decay is slowed down)."""
+    the decay is slowed down). ``tail_times``: ``(arange(2w + 1, h.size) - w) / sr``."""
     w = measures.direct_window(sample_rate)
     t0 = 2 * w + 1
     out = np.zeros(length)
     out[: h.size] = h[:length]
-    t = (np.arange(t0, min(h.size, length)) - w) / sample_rate
-    out[t0 : h.size] *= np.exp(-(a_target - a_bank) * t)
+    if tail_times is None or length < h.size:
+        tail_times = (np.arange(t0, min(h.size, length)) - w) / sample_rate
+    out[t0 : h.size] *= np.exp(-(a_target - a_bank) * tail_times)
     if late is None:
         return out
     j, start = late.joint, late.start
@@ -233,7 +306,7 @@ def _bank_rt60(sources, rir_id: str) -> float:
     value = src.entry(rir_id).get("rt60_s")
     if value is not None and np.isfinite(value) and value > 0:
         return float(value)
-    value = measures.rt60(prepared_rir(src, rir_id, 16000), 16000)
+    value = measures.rt60(_bank(src, rir_id, 16000).h, 16000)
     if not (np.isfinite(value) and value > 0):
         raise PerturbationError(f"reverb_rt60: cannot measure the RT60 of RIR {rir_id!r}")
     return float(value)
@@ -241,17 +314,36 @@ def _bank_rt60(sources, rir_id: str) -> float:
 
 def build_rir(params: DrrParams | Rt60Params, sample_rate: int, sources=None) -> np.ndarray:
     """The exact RIR ``reverb_drr`` or ``reverb_rt60`` applies for ``params`` at
-    ``sample_rate`` (float64, direct peak at index ``measures.direct_window(sample_rate)``)."""
-    sr = int(sample_rate)
-    h = prepared_rir(sources, params.rir_id, sr)
-    if isinstance(params, DrrParams):
-        return _set_drr(h, sr, float(params.drr_db))
-    if not isinstance(params, Rt60Params):
+    ``sample_rate`` (float64, direct peak at index ``measures.direct_window(sample_rate)``);
+    a new array."""
+    return _built_rir(params, int(sample_rate), sources).copy()
+
+
+def _built_rir(params: DrrParams | Rt60Params, sr: int, sources) -> np.ndarray:
+    """:func:`build_rir`, read-only, from :data:`rir_cache.BUILT` where it was built lately."""
+    if not isinstance(params, DrrParams | Rt60Params):
         raise PerturbationError(f"reverb: build_rir needs DrrParams or Rt60Params, got {params!r}")
+    bank = _bank(sources, params.rir_id, sr)
+    key = (bank.serial, sr, type(params).__name__, params)
+    found = rir_cache.BUILT.get(key)
+    if found is None:
+        found = _build(bank, params, sr)
+        found.setflags(write=False)
+        rir_cache.BUILT.put(key, found, found.nbytes)
+    return found
+
+
+def _build(bank: _Bank, params: DrrParams | Rt60Params, sr: int) -> np.ndarray:
+    h = bank.h
+    if isinstance(params, DrrParams):
+        out = h.copy()  # _set_drr of the prepared RIR, whose DRR the bank knows
+        drr_db = float(params.drr_db)
+        out[2 * measures.direct_window(sr) + 1 :] *= 10.0 ** ((bank.drr_db - drr_db) / 20.0)
+        return out
     if not (params.rt60_s > 0 and np.isfinite(params.rt60_s)):
         raise PerturbationError(f"reverb_rt60: rt60_s must be > 0, got {params.rt60_s!r}")
     w = measures.direct_window(sr)
-    a_bank = LN1000 / _tail_rt60(h, sr, w, params.rir_id)
+    a_bank = bank.a_bank(sr, params.rir_id)
     # T20 on the whole RIR also sees the direct path and the gap before the first
     # reflections; correct the applied decay time (secant steps in log time) until the
     # measured RT60 is within 1 % of the target, keeping the best of a few tries
@@ -263,8 +355,8 @@ def build_rir(params: DrrParams | Rt60Params, sample_rate: int, sources=None) ->
     for _ in range(RT60_CORRECTIONS + 1):
         a_target = LN1000 / applied
         if late is None and (length > h.size or a_target < a_bank):
-            late = _continuation(h, sr, a_bank, params.seed, length)
-        out = _reshape(h, sr, a_bank, a_target, length, late)
+            late = _continuation(h, sr, a_bank, params.seed, length, bank.plan(sr, a_bank))
+        out = _reshape(h, sr, a_bank, a_target, length, late, bank.tail_times(sr))
         if tail_drr_db(out, sr) > RT60_MAX_DRR_DB:
             _set_drr(out, sr, RT60_MAX_DRR_DB)
         measured = measures.rt60(out, sr)
@@ -298,7 +390,7 @@ class _Reverb(Family[P]):
     needs_sources = True
 
     def _apply(self, audio, sample_rate, params, sources):
-        return convolve_aligned(audio, build_rir(params, sample_rate, sources), sample_rate)
+        return convolve_aligned(audio, _built_rir(params, sample_rate, sources), sample_rate)
 
     @staticmethod
     def _rir_ids(sources, name: str) -> list[str]:

@@ -21,7 +21,11 @@ from typing import Any
 from rich.markup import escape
 
 from pamflow import interrupts
-from pamflow.cli import commands, model_commands  # noqa: F401  (they register the subcommands)
+from pamflow.cli import (  # noqa: F401  (they register the subcommands)
+    commands,
+    experiments,
+    model_commands,
+)
 from pamflow.cli.base import COMMANDS, err
 from pamflow.cli.parser import build_parser
 

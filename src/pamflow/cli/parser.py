@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from pamflow.cli.experiments import add_parser as add_experiment_parser
 from pamflow.cli.helptext import (
     VERBOSE_HELP,
     HelpFormatter,
@@ -357,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a folder for the figures a model's own evaluation draws, e.g. codecnet's "
         "spectrograms (default: none drawn)",
     )
+    add_experiment_parser(sub, parents)  # pamflow experiment: in cli/experiments.py
 
     s = _subcommand(
         sub,

@@ -6,6 +6,9 @@
 - :mod:`~pamflow.models.dpam`: DPAM (JND-trained deep feature distance).
 - :mod:`~pamflow.models.cdpam`: CDPAM (contrastive encoder + weighted-MLP distance).
 - :mod:`~pamflow.models.noresqa`: NORESQA (quality relative to a non-matching reference).
+- :mod:`~pamflow.models.codecnet`: codecnet (an MP3 codec approximation as a loss; spectral
+  or time-domain U-Net), with its evaluation (:mod:`~pamflow.models.codec_eval`) and the
+  paper's autoencoder experiment (:mod:`~pamflow.models.codec_experiment`).
 - :mod:`~pamflow.models.losses`: NT-Xent, margin ranking, JND and NORESQA losses.
 - :mod:`~pamflow.models.checkpoint`: checkpoints of names, plain configs and tensors.
 - :mod:`~pamflow.models.training`: configs, the shared loop, one module per model.
@@ -21,6 +24,7 @@ for tests) and takes mono float waveforms ``[B, T]`` at ``config.sample_rate``.
 from pamflow.models import training  # registers every model (one entry per training module)
 from pamflow.models.cdpam import CDPAM, CDPAMConfig, CDPAMEncoder
 from pamflow.models.checkpoint import load_checkpoint, save_checkpoint
+from pamflow.models.codecnet import CodecNet, CodecNetConfig
 from pamflow.models.dpam import DPAM, DPAMConfig, DPAMFeatures
 from pamflow.models.metric import PerceptualLoss, load
 from pamflow.models.noresqa import NORESQA, NORESQAConfig
@@ -31,6 +35,8 @@ __all__ = [
     "CDPAM",
     "CDPAMConfig",
     "CDPAMEncoder",
+    "CodecNet",
+    "CodecNetConfig",
     "DPAM",
     "DPAMConfig",
     "DPAMFeatures",

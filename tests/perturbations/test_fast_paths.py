@@ -11,7 +11,7 @@ import pytest
 from scipy import signal
 
 from pamflow import measures
-from pamflow.measures.levels import EPS
+from pamflow.measures.levels import EPS, active_frames, select_active
 from pamflow.perturbations import eq, noise
 from pamflow.perturbations.alaw import A, alaw_requantise
 from pamflow.perturbations.base import get
@@ -115,6 +115,17 @@ def test_loop_segment_matches_the_gather_over_the_loop():
         s = start % r.size
         want = r[s : s + n] if s + n <= r.size else unit[(s + np.arange(n)) % unit.size]
         assert _same_bits(noise.loop_segment(rec, start, n, fade), want)
+
+
+def test_active_samples_gathered_by_frame_are_the_masked_ones():
+    rng = np.random.default_rng(4)
+    for k in range(200):
+        n, sr = int(rng.integers(1, 3000)), (8000, 16000)[k % 2]
+        x = rng.standard_normal(n) * np.repeat(rng.uniform(0, 1, n // 40 + 1) ** 8, 40)[:n]
+        if k % 10 == 0:
+            x[: n // 2] = 0.0
+        v = rng.standard_normal(n)
+        assert _same_bits(select_active(v, *active_frames(x, sr)), v[measures.active_mask(x, sr)])
 
 
 @pytest.mark.parametrize("name", ["delay", "dropouts", "pops"])

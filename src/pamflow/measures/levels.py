@@ -28,20 +28,44 @@ def active_mask(
     sentence with long pauses as for one without.
     """
     x = np.asarray(x, dtype=np.float64)
-    n = max(1, int(frame_s * sample_rate))
-    frames = x.size // n
-    if frames == 0:
+    active, n = active_frames(x, sample_rate, frame_s=frame_s, floor_db=floor_db)
+    if active is None:
         return np.ones(x.size, dtype=bool)
-    e = np.mean(x[: frames * n].reshape(frames, n) ** 2, axis=1)
-    peak = float(e.max())
-    if peak <= 0:
-        return np.zeros(x.size, dtype=bool)
-    active = e >= peak * 10.0 ** (-floor_db / 10.0)
     mask = np.repeat(active, n)
     tail = x.size - mask.size
     if tail:
         mask = np.concatenate([mask, np.full(tail, bool(active[-1]))])
     return mask
+
+
+def active_frames(
+    x: np.ndarray, sample_rate: int, *, frame_s: float = 0.02, floor_db: float = 30.0
+) -> tuple[np.ndarray | None, int]:
+    """The decisions behind :func:`active_mask`: ``(active, n)``, one boolean per whole
+    frame of ``n`` samples (the samples after the last whole frame go with it); ``active``
+    is None where ``x`` is shorter than a frame (every sample counts as active)."""
+    x = np.asarray(x, dtype=np.float64)
+    n = max(1, int(frame_s * sample_rate))
+    frames = x.size // n
+    if frames == 0:
+        return None, n
+    e = np.mean(x[: frames * n].reshape(frames, n) ** 2, axis=1)
+    peak = float(e.max())
+    if peak <= 0:
+        return np.zeros(frames, dtype=bool), n
+    return e >= peak * 10.0 ** (-floor_db / 10.0), n
+
+
+def select_active(v: np.ndarray, active: np.ndarray | None, n: int) -> np.ndarray:
+    """``v[active_mask(...)]`` for the ``(active, n)`` of :func:`active_frames` (a new
+    array), gathered frame by frame."""
+    if active is None:
+        return np.array(v)
+    frames = active.size
+    out = v[: frames * n].reshape(frames, n)[active].reshape(-1)
+    if active[-1] and v.size > frames * n:
+        out = np.concatenate([out, v[frames * n :]])
+    return out
 
 
 def active_power(x: np.ndarray, sample_rate: int) -> float:

@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from pamflow.measures import active_mask
+from pamflow.measures.levels import active_frames, select_active
 from pamflow.perturbations.base import Family, P, Params, PerturbationError
 from pamflow.seeding import draw_seed
 
@@ -62,11 +62,11 @@ def add_at_snr(audio: np.ndarray, noise: np.ndarray, snr_db: float, sample_rate:
     """
     x = np.asarray(audio, dtype=np.float64)
     n = np.asarray(noise, dtype=np.float64)
-    mask = active_mask(x, sample_rate)
-    if not mask.any():
+    active, frame = active_frames(x, sample_rate)  # the samples of active_mask(x, sr)
+    if active is not None and not active.any():
         return x.copy()
-    ps = _mean_square(x[mask])
-    pn = _mean_square(n[mask])
+    ps = _mean_square(select_active(x, active, frame))
+    pn = _mean_square(select_active(n, active, frame))
     if ps <= 0.0 or pn <= 0.0:
         return x.copy()
     gain = np.sqrt(ps / (pn * 10.0 ** (snr_db / 10.0)))

@@ -56,13 +56,15 @@ from scipy.fft import next_fast_len
 from pamflow import measures
 from pamflow.perturbations import rir_cache
 from pamflow.perturbations.base import Family, P, Params, PerturbationError
+from pamflow.perturbations.reverb_decay import (
+    ContinuationPlan,
+    continuation,
+    continuation_plan,
+    reshape,
+)
 from pamflow.seeding import draw_seed
 
 LN1000 = 3.0 * math.log(10.0)  # a = LN1000 / rt60: amplitude decay rate for 60 dB of energy
-#: the bank tail is kept down to this level of its energy decay curve before the noise
-#: continuation takes over (when one is needed)
-JOINT_EDC_DB = -30.0
-JOINT_CROSSFADE_S = 0.01
 #: how many of the closest bank RIRs reverb_rt60 draws from
 RT60_CANDIDATES = 3
 #: reverb_rt60 keeps the tail at most this far (dB) below the direct path, so that the
@@ -136,7 +138,7 @@ class _Bank:
         self.serial, self.h = serial, h
         self.drr_db = tail_drr_db(h, sample_rate)
         self._a: float | None = None
-        self._plan: _ContinuationPlan | None = None
+        self._plan: ContinuationPlan | None = None
         self._t: np.ndarray | None = None
 
     def a_bank(self, sr: int, rir_id: str) -> float:
@@ -145,9 +147,9 @@ class _Bank:
             self._a = LN1000 / _tail_rt60(self.h, sr, measures.direct_window(sr), rir_id)
         return self._a
 
-    def plan(self, sr: int, a_bank: float) -> _ContinuationPlan:
+    def plan(self, sr: int, a_bank: float) -> ContinuationPlan:
         if self._plan is None:
-            self._plan = _continuation_plan(self.h, sr, a_bank)
+            self._plan = continuation_plan(self.h, sr, a_bank)
         return self._plan
 
     def tail_times(self, sr: int) -> np.ndarray:
@@ -205,101 +207,6 @@ def _set_drr(h: np.ndarray, sample_rate: int, drr_db: float) -> np.ndarray:
     return h
 
 
-# -- reshaping the decay (reverb_rt60) ------------------------------------------------
-def _late_shaping_filter(late: np.ndarray, a: float, sample_rate: int) -> np.ndarray:
-    """A short linear-phase FIR with the average spectrum of ``late`` (decay removed)."""
-    t = np.arange(late.size) / sample_rate
-    flat = late * np.exp(a * t)
-    nper = int(min(256, max(16, flat.size // 4)))
-    _, psd = signal.welch(flat, nperseg=nper)
-    fir = np.fft.fftshift(np.fft.irfft(np.sqrt(psd), nper)) * np.hanning(nper)
-    return fir
-
-
-@dataclass(frozen=True)
-class _Continuation:
-    """Where the noise continuation of a bank tail starts, and its unit-variance noise."""
-
-    joint: int  # first sample that is noise only
-    start: int  # first sample of the crossfade into the noise
-    noise: np.ndarray  # shaped noise for samples start .. length
-
-
-@dataclass(frozen=True)
-class _ContinuationPlan:
-    """What a bank tail's noise continuation takes from the bank RIR alone."""
-
-    joint: int
-    start: int
-    fir: np.ndarray  # the shaping filter
-    norm: float  # its L2 norm
-
-
-def _continuation_plan(h: np.ndarray, sample_rate: int, a_bank: float) -> _ContinuationPlan:
-    """The joint where the bank tail's own decay curve reaches :data:`JOINT_EDC_DB`, the
-    crossfade's start, and a filter with the spectrum of the late tail before the joint."""
-    t0 = 2 * measures.direct_window(sample_rate) + 1
-    tail = h[t0:]
-    below = np.nonzero(measures.schroeder_db(tail) <= JOINT_EDC_DB)[0]
-    j = t0 + max(8, int(below[0]) if below.size else int(0.9 * tail.size))
-    fir = _late_shaping_filter(h[max(t0, j - 4096) : j], a_bank, sample_rate)
-    start = j - min(int(JOINT_CROSSFADE_S * sample_rate), j - t0)
-    return _ContinuationPlan(j, start, fir, math.sqrt(float(np.sum(fir**2))))
-
-
-def _continuation(
-    h: np.ndarray,
-    sample_rate: int,
-    a_bank: float,
-    seed: int,
-    length: int,
-    plan: _ContinuationPlan | None = None,
-) -> _Continuation:
-    """Seeded noise shaped like the late tail of ``h`` (see :func:`_continuation_plan`;
-    what does not depend on the target decay, so corrections of the decay reuse it)."""
-    if plan is None:
-        plan = _continuation_plan(h, sample_rate, a_bank)
-    white = np.random.default_rng(seed).standard_normal(length - plan.start + plan.fir.size - 1)
-    noise = signal.oaconvolve(white, plan.fir, mode="valid")
-    return _Continuation(plan.joint, plan.start, noise / plan.norm)
-
-
-def _reshape(
-    h: np.ndarray,
-    sample_rate: int,
-    a_bank: float,
-    a_target: float,
-    length: int,
-    late: _Continuation | None,
-    tail_times: np.ndarray | None = None,
-) -> np.ndarray:
-    """``h`` (prepared) with its tail decaying at ``a_target`` instead of ``a_bank``,
-    ``length`` samples long, continued by ``late`` (needed where ``length > h.size`` or
-    the decay is slowed down). ``tail_times``: ``(arange(2w + 1, h.size) - w) / sr``."""
-    w = measures.direct_window(sample_rate)
-    t0 = 2 * w + 1
-    out = np.zeros(length)
-    out[: h.size] = h[:length]
-    if tail_times is None or length < h.size:
-        tail_times = (np.arange(t0, min(h.size, length)) - w) / sample_rate
-    out[t0 : h.size] *= np.exp(-(a_target - a_bank) * tail_times)
-    if late is None:
-        return out
-    j, start = late.joint, late.start
-    # the level at the joint, from the mean power of the reshaped tail just before it
-    win = max(4, min(int(0.05 * sample_rate), (j - t0) // 2))
-    wt = win / sample_rate
-    decay_mean = math.expm1(2.0 * a_target * wt) / (2.0 * a_target * wt)
-    level = math.sqrt(float(np.mean(out[j - win : j] ** 2)) / decay_mean)
-    cont = late.noise * (level * np.exp(-a_target * (np.arange(start, length) - j) / sample_rate))
-    xf = j - start
-    if xf > 0:
-        phase = (np.arange(xf) + 0.5) / xf * (np.pi / 2)
-        cont[:xf] = out[start:j] * np.cos(phase) + cont[:xf] * np.sin(phase)
-    out[start:] = cont
-    return out
-
-
 def _bank_rt60(sources, rir_id: str) -> float:
     """The RT60 (s) the manifest records for ``rir_id``, measured at 16 kHz if it does not."""
     src = sources
@@ -355,8 +262,8 @@ def _build(bank: _Bank, params: DrrParams | Rt60Params, sr: int) -> np.ndarray:
     for _ in range(RT60_CORRECTIONS + 1):
         a_target = LN1000 / applied
         if late is None and (length > h.size or a_target < a_bank):
-            late = _continuation(h, sr, a_bank, params.seed, length, bank.plan(sr, a_bank))
-        out = _reshape(h, sr, a_bank, a_target, length, late, bank.tail_times(sr))
+            late = continuation(h, sr, a_bank, params.seed, length, bank.plan(sr, a_bank))
+        out = reshape(h, sr, a_bank, a_target, length, late, bank.tail_times(sr))
         if tail_drr_db(out, sr) > RT60_MAX_DRR_DB:
             _set_drr(out, sr, RT60_MAX_DRR_DB)
         measured = measures.rt60(out, sr)

@@ -5,7 +5,10 @@ The digests were recorded before the package restructure (issue 9) and must not 
 when code moves. A change that is meant to change rows updates them in its own commit,
 saying why. Changed on purpose since: Griffin-Lim's NumPy engine (issue 13) made new rows
 of ``griffin_lim`` and ``jnd-default-axes``; rows recorded before it (params without
-``engine``) still replay to the old digest (test below). Shards built with one BLAS thread
+``engine``) still replay to the old digest (test below). The reverb families' float32
+convolution (issue 13 item 2) made new rows of ``reverb_drr``, ``reverb_rt60`` and
+``jnd-default-axes``; rows recorded before it replay to the old digests in the same way.
+Shards built with one BLAS thread
 (issue 11) changed ``nmr``'s SI-SDR labels in their last bits in a plain process: they are
 now what a Dask worker always made. The codec suite (issues 13 and 15) made new ``codec``
 rows: MP3 coded in process by LAME by default (ffmpeg on request), and the ``setting``
@@ -40,7 +43,7 @@ ROW_DIGESTS = {
     "contrastive": "fe70f7a472e2013a0d554b45522f831767d7addd6a52b6856ecbf8eb2fe591b2",
     "domain": "ace529ba737b32b13337a1397d6070d9d1f05d6ead69af0ff73e29660088b5b2",
     "jnd": "d9261df1a734d421e182dead03c8856cf770f00f1c408471eec2f5e2137f6efd",
-    "jnd-default-axes": "8c801c4b0c1b7afc1921705944e366eea5fead871ef6c4a6ad724134bf03887a",
+    "jnd-default-axes": "c097c986cc7eeabebd3629c08983b2b38f7107240e0ee0b5b2caa91388dba6fd",
     "nmr": "63f647656020ee9859e31ed8806c67d1949d427118fd858d30b4a0514c95fd47",
     "triplet": "1838fd4e23c98799397167cd7ff4ad8703bdb76df7f18225a53ad88b62b8d970",
 }
@@ -66,8 +69,8 @@ FAMILY_DIGESTS = {
     "packet_loss": "00fa5463c403aba058463f34503dc99388e00d309951ff0fc66ff751ad66f630",
     "pink_noise": "e27fe40bd961b0219270770cf3aebd1da25e85285a285a9e6c01c727f3dba3d3",
     "pops": "3cd1c1fe99963f610f8d3e4e0cb07a0a87bb175064574231f2511f37671bf6b8",
-    "reverb_drr": "9a0ce017c1e72255be6d0ffbb8c76bfa2e6d881e11d61f17312e26d5a4810c9b",
-    "reverb_rt60": "8c116e05477d16a10c869959e10b5dbe6d976039a61140ad8666db88f6bedb83",
+    "reverb_drr": "de4452e9b43aafd16bc3af7d40c418a4185be94841188ad8bb4f0a560ec4e5c8",
+    "reverb_rt60": "7d2cba2fb8123f302731022cec429a64491cd072165df47a24c418a0ebdded93",
     "room_noise": "d53392c2ab6b2a445cc0019f6ea794702d92cfd2f1495bb4906f6b30612f597e",
     "vorbis": "90b96897dfdf0616926ec0e356d2c8d3481ff9514b8a7272a0eecd9e0e01cba4",
     "water_drop_noise": "3127f3cd60c89f282032bc92601ffdea4f12fe0197d405692f337098994d8475",
@@ -129,3 +132,24 @@ def test_griffin_lim_rows_recorded_before_the_numpy_engine_replay(demo_sources):
         y = fam.apply(x, 16000, fam.params_type.from_dict(stored), demo_sources)
         h.update(np.ascontiguousarray(y, dtype=np.float32).tobytes())
     assert h.hexdigest() == GRIFFIN_LIM_LIBROSA
+
+
+#: the reverb families' digests before their float32 engine (issue 13 item 2): the float64
+#: engine, which params recorded before it name by default
+REVERB_FLOAT64 = {
+    "reverb_drr": "9a0ce017c1e72255be6d0ffbb8c76bfa2e6d881e11d61f17312e26d5a4810c9b",
+    "reverb_rt60": "8c116e05477d16a10c869959e10b5dbe6d976039a61140ad8666db88f6bedb83",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REVERB_FLOAT64))
+def test_reverb_rows_recorded_before_the_float32_engine_replay(name, demo_sources):
+    fam = perturbations.get(name)
+    x = speech_like(seconds=1.0, sample_rate=16000, seed=5)
+    h = hashlib.sha256()
+    for strength in (0.0, 45.0, 100.0):
+        stored = fam.sample(np.random.default_rng(11), strength, demo_sources).to_dict()
+        assert stored.pop("engine") == "float32"  # what a row written before it lacks
+        y = fam.apply(x, 16000, fam.params_type.from_dict(stored), demo_sources)
+        h.update(np.ascontiguousarray(y, dtype=np.float32).tobytes())
+    assert h.hexdigest() == REVERB_FLOAT64[name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from scipy import signal
 from pamflow import measures
 from pamflow.corpus.sources import Sources
 from pamflow.perturbations import reverb
-from pamflow.perturbations.base import PerturbationError, get
+from pamflow.perturbations.base import PerturbationError, fit_full_scale, get
 from pamflow.testing import speech_like
 
 SR = 16000
@@ -227,6 +228,30 @@ def test_errors_name_the_problem(sources, clip):
         get("reverb_rt60").sample(np.random.default_rng(0), 10, Sources([]))
     with pytest.raises(PerturbationError, match="rir/missing.wav"):
         get("reverb_drr").apply(clip, SR, reverb.DrrParams(10.0, "rir/missing.wav"), sources)
+
+
+def test_engines_agree_and_new_rows_record_float32(sources, clip):
+    # issue 13: new rows convolve in float32; rows without an engine replay in float64
+    for name, rho in (("reverb_drr", 0.0), ("reverb_drr", 90.0), ("reverb_rt60", 60.0)):
+        p = _sample(name, rho, sources)
+        assert p.engine == "float32"
+        old = replace(p, engine="float64")
+        assert (
+            get(name).params_from_dict({k: v for k, v in p.to_dict().items() if k != "engine"})
+            == old
+        )
+        y32, y64 = get(name).apply(clip, SR, p, sources), get(name).apply(clip, SR, old, sources)
+        err = np.sqrt(
+            np.mean((y32.astype(np.float64) - y64) ** 2) / np.mean(y64.astype(np.float64) ** 2)
+        )
+        assert 0.0 < err < 1e-5  # different rounding, -100 dB or less of the level
+        assert np.array_equal(y64, get(name).apply(clip, SR, old, sources))
+        plain = reverb.convolve_aligned(clip, reverb.build_rir(old, SR, sources), SR)
+        assert np.array_equal(y64, fit_full_scale(plain))
+    with pytest.raises(PerturbationError, match="engine must be one of"):
+        get("reverb_drr").apply(
+            clip, SR, replace(_sample("reverb_drr", 5, sources), engine="x"), sources
+        )
 
 
 @pytest.mark.slow

@@ -3,6 +3,8 @@ bit for bit, for every recording, rate and params that changes it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -54,16 +56,17 @@ def test_cached_rirs_are_the_rirs_built_afresh(demo_sources):
         fam = get(name)
         for sr in (16000, 8000):
             for k, rho in enumerate((0.0, 60.0, 100.0)):
-                p = fam.sample(np.random.default_rng(k), rho, demo_sources)
-                rir_cache.clear()
-                cold = reverb.build_rir(p, sr, demo_sources)
-                y_cold = fam.apply(x, 16000, p, demo_sources)
-                rir_cache.clear()
-                fam.apply(x, 16000, p, demo_sources)  # fills both caches
-                hits = rir_cache.BUILT.hits
-                assert np.array_equal(reverb.build_rir(p, sr, demo_sources), cold)
-                assert np.array_equal(fam.apply(x, 16000, p, demo_sources), y_cold)
-                assert rir_cache.BUILT.hits >= hits + 1
+                drawn = fam.sample(np.random.default_rng(k), rho, demo_sources)
+                for p in (drawn, replace(drawn, engine="float64")):
+                    rir_cache.clear()
+                    cold = reverb.build_rir(p, sr, demo_sources)
+                    y_cold = fam.apply(x, sr, p, demo_sources)
+                    rir_cache.clear()
+                    fam.apply(x, sr, p, demo_sources)  # fills the caches
+                    hits = rir_cache.BUILT.hits + rir_cache.SPECTRA.hits
+                    assert np.array_equal(reverb.build_rir(p, sr, demo_sources), cold)
+                    assert np.array_equal(fam.apply(x, sr, p, demo_sources), y_cold)
+                    assert rir_cache.BUILT.hits + rir_cache.SPECTRA.hits > hits
     # what the public functions hand out is the caller's: writing to it changes no cache
     h = reverb.prepared_rir(demo_sources, demo_sources.ids("rir")[0], 16000)
     h[:] = 0.0

@@ -141,6 +141,7 @@ def clear() -> None:
     """Empty every cache of this module (tests, or to free memory)."""
     BANKS.clear()
     BUILT.clear()
+    SPECTRA.clear()
     with _recordings_lock:
         _recordings.clear()
 
@@ -159,3 +160,6 @@ def array_bytes(value: Any) -> int:
 BANKS: LRU[Any] = LRU(BANK_ENTRIES, BANK_BYTES)
 #: built RIRs: (recording serial, sample rate, params) -> read-only float64 RIR
 BUILT: LRU[np.ndarray] = LRU(BUILT_ENTRIES, BUILT_BYTES)
+#: float32 spectra of a bank RIR's direct window and tail (reverb_drr's float32 engine):
+#: (recording serial, sample rate, clip length) -> (direct, tail)
+SPECTRA: LRU[tuple[np.ndarray, np.ndarray]] = LRU(BANK_ENTRIES, BANK_BYTES)

@@ -23,6 +23,7 @@ from rich.markup import escape
 from pamflow import interrupts
 from pamflow.cli import (  # noqa: F401  (they register the subcommands)
     commands,
+    enhance,
     experiments,
     model_commands,
 )

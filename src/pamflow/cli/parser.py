@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from pamflow.cli.enhance import add_enhance_parser
 from pamflow.cli.experiments import add_parser as add_experiment_parser
 from pamflow.cli.helptext import (
     VERBOSE_HELP,
@@ -359,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
         "spectrograms (default: none drawn)",
     )
     add_experiment_parser(sub, parents)  # pamflow experiment: in cli/experiments.py
+    add_enhance_parser(sub, parents)  # pamflow enhance: in cli/enhance.py
 
     s = _subcommand(
         sub,

@@ -96,6 +96,7 @@ class DomainRecipe(Recipe[DomainSpec]):
     label_columns = ("domain",)
     count_columns = ("domain",)
     split_key = "source_id"
+    evaluated_on = ("audio",)  # by the models that declare an evaluator for domain (scorer)
     description = "level-matched clips labelled with their domain (e.g. good vs cheap instrument)"
 
     def check_served(self, spec: DomainSpec, sources: Sources) -> None:

@@ -9,6 +9,9 @@
 - :mod:`~pamflow.models.codecnet`: codecnet (an MP3 codec approximation as a loss; spectral
   or time-domain U-Net), with its evaluation (:mod:`~pamflow.models.codec_eval`) and the
   paper's autoencoder experiment (:mod:`~pamflow.models.codec_experiment`).
+- :mod:`~pamflow.models.scorer`: the learned quality scorer (paper 004: 0 = good domain,
+  1 = cheap), its evaluation and saliency (:mod:`~pamflow.models.scorer_eval`), and adaptive
+  EQ against it (:mod:`~pamflow.models.enhance`, :mod:`~pamflow.models.enhance_files`).
 - :mod:`~pamflow.models.losses`: NT-Xent, margin ranking, JND and NORESQA losses.
 - :mod:`~pamflow.models.checkpoint`: checkpoints of names, plain configs and tensors.
 - :mod:`~pamflow.models.training`: configs, the shared loop, one module per model.
@@ -29,6 +32,7 @@ from pamflow.models.dpam import DPAM, DPAMConfig, DPAMFeatures
 from pamflow.models.metric import PerceptualLoss, load
 from pamflow.models.noresqa import NORESQA, NORESQAConfig
 from pamflow.models.registry import ModelEntry, build_model, load_model, save_model
+from pamflow.models.scorer import Scorer, ScorerConfig
 from pamflow.models.training.augment import augment
 
 __all__ = [
@@ -44,6 +48,8 @@ __all__ = [
     "NORESQAConfig",
     "ModelEntry",
     "PerceptualLoss",
+    "Scorer",
+    "ScorerConfig",
     "augment",
     "build_model",
     "load",

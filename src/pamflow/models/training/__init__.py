@@ -13,6 +13,8 @@ One config dataclass and one function per model, each a thin setup around the sh
   the previous stage's checkpoint, and :func:`train_cdpam` chaining them.
 - NORESQA (:mod:`~pamflow.models.training.noresqa`): :class:`NORESQATrainConfig`,
   :func:`train_noresqa`.
+- The quality scorer (:mod:`~pamflow.models.training.scorer`): :class:`ScorerTrainConfig`,
+  :func:`train_scorer`.
 - Reading the data (:mod:`~pamflow.models.training.data`): the held-out split, batches, crops.
 
 Every run writes ``checkpoint.pt`` (resumable), ``model.pt`` (when complete),
@@ -35,6 +37,7 @@ from pamflow.models.training.config import TrainConfig
 from pamflow.models.training.dpam import DPAMTrainConfig, train_dpam
 from pamflow.models.training.loop import fit
 from pamflow.models.training.noresqa import NORESQATrainConfig, train_noresqa
+from pamflow.models.training.scorer import ScorerTrainConfig, train_scorer
 
 #: the modules of this package shared by every model; each other module trains one model and
 #: registers it (:func:`pamflow.models.registry.register`), so a new model's training is one
@@ -49,6 +52,7 @@ __all__ = [
     "CDPAMTrainConfig",
     "DPAMTrainConfig",
     "NORESQATrainConfig",
+    "ScorerTrainConfig",
     "TrainConfig",
     "cdpam_contrastive",
     "cdpam_jnd",
@@ -59,4 +63,5 @@ __all__ = [
     "train",
     "train_config",
     "train_noresqa",
+    "train_scorer",
 ]

@@ -139,3 +139,17 @@ def test_float32_families_scale_loud_input_as_in_float64(name):
     y = np.asarray(fam._apply(x, 16000, p, None), dtype=np.float64)
     assert np.max(np.abs(y)) > 1.0
     assert _same_bits(fam.apply(x, 16000, p), (y / np.max(np.abs(y))).astype(np.float32))
+
+
+def test_gain_skips_the_output_pass_only_where_its_bound_allows():
+    from pamflow.perturbations.gain import GainParams
+
+    fam = get("gain")
+    x = speech_like(seconds=0.5, sample_rate=16000, seed=3)
+    x = x * np.float32(0.9 / np.max(np.abs(x)))
+    for db in (-6.0, 0.0, 0.9, 6.0):
+        y = x.astype(np.float64) * 10.0 ** (db / 20.0)  # the float64 product, as always
+        peak = np.max(np.abs(y))
+        want = (y / peak if peak > 1.0 else y).astype(np.float32)
+        assert _same_bits(fam.apply(x, 16000, GainParams(gain_db=db)), want)
+    assert not np.any(fam.apply(x, 16000, GainParams(gain_db=float("nan"))))  # NaN: silence

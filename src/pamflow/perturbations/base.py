@@ -170,12 +170,16 @@ class Family(ABC, Generic[P]):
             raise PerturbationError(
                 f"{self.name}: expected {self.params_type.__qualname__}, got {type(params).__qualname__}"
             )
-        x = check_audio(audio, sample_rate, self.name)
+        x, peak = _checked(audio, sample_rate, self.name)
         if x.size == 0:
             return x.copy()
         y = np.asarray(self._apply(x, int(sample_rate), params, self._sources(sources)))
         if y.shape != x.shape:
             raise AssertionError(f"{self.name} changed the length: {x.shape} -> {y.shape}")
+        bound = self._peak_bound(params, peak)
+        if bound is not None and bound <= 1.0:  # finite and within full scale, unlooked at
+            out = y.astype(np.float32, copy=False)
+            return out.copy() if np.may_share_memory(out, x) or not out.flags.writeable else out
         # max and min propagate NaN and show an inf: one pass checks and measures the peak
         hi, lo = float(y.max()), float(y.min())
         if not (np.isfinite(hi) and np.isfinite(lo)):
@@ -184,6 +188,13 @@ class Family(ABC, Generic[P]):
         out = _fit(y, max(hi, -lo), self.clips) if full_scale else y.astype(np.float32)
         # the caller owns the output: never hand back (a view of) the input or the sources
         return out.copy() if np.may_share_memory(out, x) or not out.flags.writeable else out
+
+    def _peak_bound(self, params: P, input_peak: float) -> float | None:
+        """An upper bound of the output's largest magnitude, known from the input's alone
+        (the input's own where samples are only moved, kept or zeroed), or None. Where it
+        is at most 1 the output is known to be finite and within full scale, and
+        :meth:`apply` skips its pass over it."""
+        return None
 
     def _sources(self, sources: Sources | None) -> Sources | None:
         """``sources``, or a clear error where this family reads recordings and got none
@@ -208,6 +219,11 @@ class Family(ABC, Generic[P]):
 
 def check_audio(audio: np.ndarray, sample_rate: int, where: str) -> np.ndarray:
     """Mono float32 view of ``audio``; a clear error for what no family can process."""
+    return _checked(audio, sample_rate, where)[0]
+
+
+def _checked(audio: np.ndarray, sample_rate: int, where: str) -> tuple[np.ndarray, float]:
+    """:func:`check_audio`, and the input's largest magnitude (0 when empty)."""
     x = np.asarray(audio)
     if x.ndim != 1:
         raise PerturbationError(f"{where}: expected mono audio of shape (n,), got {x.shape}")
@@ -215,9 +231,15 @@ def check_audio(audio: np.ndarray, sample_rate: int, where: str) -> np.ndarray:
         raise PerturbationError(f"{where}: expected float audio in [-1, 1], got {x.dtype}")
     if not (1000 <= int(sample_rate) <= 384000):
         raise PerturbationError(f"{where}: sample rate {sample_rate} Hz is out of range")
-    if x.size and not np.all(np.isfinite(x)):
+    x32 = x.astype(np.float32, copy=False)
+    if not x.size:
+        return x32, 0.0
+    if x32 is not x and not np.all(np.isfinite(x)):
         raise PerturbationError(f"{where}: input holds NaN or inf")
-    return x.astype(np.float32, copy=False)
+    hi, lo = float(x32.max()), float(x32.min())  # they propagate NaN and show an inf
+    if x32 is x and not (np.isfinite(hi) and np.isfinite(lo)):
+        raise PerturbationError(f"{where}: input holds NaN or inf")
+    return x32, max(hi, -lo)
 
 
 def fit_full_scale(y: np.ndarray, *, allow_clip: bool = False) -> np.ndarray:

@@ -36,6 +36,9 @@ class Delay(Family[DelayParams]):
         side = "start" if rng.random() < 0.5 else "end"
         return DelayParams(seconds=self.value(strength), side=side)
 
+    def _peak_bound(self, params, input_peak):
+        return input_peak  # input samples, moved, kept or zeroed
+
     def _apply(self, audio, sample_rate, params, sources):
         if params.side not in ("start", "end"):
             raise PerturbationError(f"delay: side must be 'start' or 'end', got {params.side!r}")

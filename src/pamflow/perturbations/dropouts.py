@@ -109,6 +109,9 @@ class Dropouts(Family[DropoutsParams]):
     def _sample(self, rng, strength, sources):
         return DropoutsParams(percent=self.value(strength), seed=draw_seed(rng))
 
+    def _peak_bound(self, params, input_peak):
+        return input_peak  # input samples, moved, kept or zeroed
+
     def _apply(self, audio, sample_rate, params, sources):
         y = audio.copy()
         for start, length in dropout_runs(y.size, sample_rate, params.percent, params.seed):

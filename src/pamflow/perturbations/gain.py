@@ -36,3 +36,7 @@ class Gain(Family[GainParams]):
         y = audio.astype(np.float64)
         y *= 10.0 ** (params.gain_db / 20.0)
         return y
+
+    def _peak_bound(self, params, input_peak):
+        # rounding is monotonic: no |x| * g exceeds the peak's (NaN where g is)
+        return input_peak * 10.0 ** (params.gain_db / 20.0)

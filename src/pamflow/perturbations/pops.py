@@ -68,6 +68,9 @@ class Pops(Family[PopsParams]):
     def _sample(self, rng, strength, sources):
         return PopsParams(percent=self.value(strength), seed=draw_seed(rng))
 
+    def _peak_bound(self, params, input_peak):
+        return input_peak  # input samples, moved, kept or zeroed
+
     def _apply(self, audio, sample_rate, params, sources):
         idx, positive = pop_positions(audio.size, params.percent, params.seed)
         y = audio.copy()

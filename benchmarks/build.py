@@ -1,21 +1,38 @@
-"""Build throughput: the same JND build in one plain process, and as the Prefect flow on a
-LocalCluster of 1 and 2 workers, measured in one run (examples/s, and the ratios).
+"""Build throughput and scaling: the same build in one plain process, and as the Prefect
+flow on a LocalCluster of 1 and 2 workers, in one run (examples/s and the ratios), with
+where the flow's time goes.
 
-    python benchmarks/build.py [--num-examples 120] [--shard-size 20]
+    python benchmarks/build.py [--num-examples 400 2000] [--shard-size 100] [--recipe jnd]
+                               [--temporary-server]
 
-The flow runs against a temporary Prefect server started here (as in the tests), so the
-figures include Prefect's task orchestration but not the server's start-up. The demo
-corpus is built (or found in the cache) before timing starts.
+For each size: the plain process (``build_local``), then the flow on 1 and on 2 workers.
+Per flow run it prints
+
+* **start-up**: from calling ``build_dataset`` to the first work unit starting on a worker
+  (the LocalCluster's start and its workers' warm-up, the flow run's creation);
+* **units p50 / p95 / max**: seconds of the work units (shards, or pieces of them);
+* **idle**: worker-seconds without a unit to run between the first unit's start and the
+  last one's end, as a share of the workers' time in that span.
+
+By default a Prefect server is started before timing (``prefect_test_harness``), as for
+a user who runs one (a service, or ``prefect server start``): the flow figures then leave
+out the server's start-up. ``--temporary-server`` times what ``pamflow build`` does
+without one: it starts a temporary server itself, while its LocalCluster starts.
+The demo corpus is built (or found in the cache) before timing starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pamflow.corpus.sources import default_sources
 from pamflow.pipeline import build
@@ -23,38 +40,79 @@ from pamflow.pipeline import build
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
 
 
+def _quantile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def flow_run(recipe: str, spec: dict[str, Any], out: Path, workers: int) -> dict[str, float]:
+    from pamflow.flows import build_dataset
+
+    units: list[dict[str, Any]] = []
+    t0 = time.time()
+    build_dataset(recipe, spec, str(out), workers=workers, on_shard=units.append)
+    end = time.time()
+    made = [u for u in units if "started" in u and not u.get("skipped")]
+    first = min(u["started"] for u in made)
+    last = max(u["ended"] for u in made)
+    busy = sum(u["ended"] - u["started"] for u in made)
+    secs = [u["ended"] - u["started"] for u in made]
+    span = workers * (last - first)
+    return {
+        "seconds": end - t0,
+        "start-up": first - t0,
+        "units": len(made),
+        "p50": statistics.median(secs),
+        "p95": _quantile(secs, 0.95),
+        "max": max(secs),
+        "idle": (span - busy) / span if span > 0 else 0.0,
+    }
+
+
+@contextlib.contextmanager
+def server(temporary: bool) -> Iterator[None]:
+    if temporary:
+        yield
+        return
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--num-examples", type=int, default=120)
-    ap.add_argument("--shard-size", type=int, default=20)
+    ap.add_argument("--num-examples", type=int, nargs="+", default=[400, 2000])
+    ap.add_argument("--shard-size", type=int, default=100)
     ap.add_argument("--recipe", default="jnd")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--temporary-server", action="store_true")
     args = ap.parse_args()
-    spec = {"num_examples": args.num_examples, "shard_size": args.shard_size}
     default_sources()
-    from prefect.testing.utilities import prefect_test_harness
-
-    from pamflow.flows import build_dataset
-
-    results: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):
-        t0 = time.perf_counter()
-        build.build_local(args.recipe, spec, str(Path(tmp) / "plain"))
-        results["one plain process"] = time.perf_counter() - t0
-        for workers in (1, 2):
-            out = Path(tmp) / f"flow{workers}"
+    print("| rows | run | seconds | examples/s | vs plain | start-up (s) | units | "
+          "unit p50 / p95 / max (s) | idle |")  # fmt: skip
+    print("|---:|---|---:|---:|---:|---:|---:|---|---:|")
+    with tempfile.TemporaryDirectory() as tmp, server(args.temporary_server):
+        for n in args.num_examples:
+            spec = {"num_examples": n, "shard_size": args.shard_size}
             t0 = time.perf_counter()
-            build_dataset(args.recipe, spec, str(out), workers=workers)
-            results[f"flow, {workers} worker{'s' if workers > 1 else ''}"] = (
-                time.perf_counter() - t0
-            )
-            shutil.rmtree(out)
-    base = results["one plain process"]
-    print(f"{args.recipe}: {args.num_examples} examples, shards of {args.shard_size}")
-    print(f"{'run':22} {'seconds':>8} {'examples/s':>11} {'vs plain':>9}")
-    for name, secs in results.items():
-        print(f"{name:22} {secs:8.1f} {args.num_examples / secs:11.2f} {base / secs:9.2f}")
+            build.build_local(args.recipe, spec, str(Path(tmp) / f"plain{n}"))
+            base = time.perf_counter() - t0
+            print(f"| {n} | one plain process | {base:.1f} | {n / base:.1f} | 1.00 | | | | |",
+                  flush=True)  # fmt: skip
+            for workers in args.workers:
+                out = Path(tmp) / f"flow{n}-{workers}"
+                r = flow_run(args.recipe, spec, out, workers)
+                shutil.rmtree(out)
+                print(
+                    f"| {n} | flow, {workers} worker{'s' if workers > 1 else ''} | "
+                    f"{r['seconds']:.1f} | {n / r['seconds']:.1f} | {base / r['seconds']:.2f} | "
+                    f"{r['start-up']:.1f} | {r['units']:.0f} | {r['p50']:.2f} / {r['p95']:.2f} / "
+                    f"{r['max']:.2f} | {100 * r['idle']:.0f} % |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

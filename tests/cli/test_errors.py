@@ -215,6 +215,9 @@ def _record(name: str, level: int, exc: bool = False) -> logging.LogRecord:
         ("distributed.nanny", logging.WARNING, False),  # Worker process still alive...
         ("distributed.worker.state_machine", logging.WARNING, False),
         ("EventsWorker", logging.WARNING, False),  # Still processing items...
+        # the temporary server's services, stopped mid-write by a Ctrl-C
+        ("prefect.server.services.task_run_recorder", logging.ERROR, False),
+        ("prefect.server.services.task_run_recorder", logging.CRITICAL, True),
         ("distributed.nanny", logging.ERROR, True),
         ("prefect", logging.WARNING, True),
         ("some.library", logging.WARNING, True),

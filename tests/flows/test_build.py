@@ -40,9 +40,15 @@ def test_flow_on_two_workers_matches_one_process(
         "jnd", SPEC, out, cluster=dask_cluster.scheduler_address, on_shard=seen.append
     )
     assert summary["rows"] == 24 and summary["shards"] == 3
-    assert sorted(s["index"] for s in seen) == [0, 1, 2]
+    assert sorted(s["index"] for s in seen if s["shard_done"]) == [0, 1, 2]
+    assert sum(s["rows"] for s in seen) == 24
+    # the cluster's 2 workers get 16 work units: each shard of 8 rows (2 sequences) was
+    # made as 2 pieces by any worker, then joined
+    pieces = [s for s in seen if s.get("parts", 1) > 1]
+    assert len(pieces) == 6 and {s["rows"] for s in pieces} == {4}
     assert storage.Dataset.open(out).verify().ok
     assert row_digests(out) == local_rows
+    assert not (tmp_path / "flow" / "pieces").exists()
 
 
 def test_flow_with_its_own_one_worker_cluster(prefect_server, local_rows, tmp_path):

@@ -25,6 +25,7 @@ from pamflow.cli import (  # noqa: F401  (they register the subcommands)
     commands,
     enhance,
     experiments,
+    listen_commands,
     model_commands,
 )
 from pamflow.cli.base import COMMANDS, err
@@ -48,11 +49,13 @@ class QuietConsole(logging.Filter):
     a flow or task run (the command says what failed, in one line; the run's logs, tracebacks
     included, are on the Prefect server), nor Dask's warnings about its own machinery
     ("Worker process still alive after 4.0 seconds, killing", tasks cancelled as a cluster
-    closes), nor Prefect's services draining at exit ("Still processing items")."""
+    closes), nor Prefect's services draining at exit ("Still processing items"), nor the
+    temporary Prefect server's own services (which log tracebacks when a Ctrl-C stops them
+    mid-write: the command's one line says what happened)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         name = record.name
-        if name.startswith(("prefect.flow_runs", "prefect.task_runs")):
+        if name.startswith(("prefect.flow_runs", "prefect.task_runs", "prefect.server.")):
             return record.levelno >= logging.CRITICAL
         if name == "distributed" or name.startswith("distributed.") or name in SHUTDOWN_CHATTER:
             return record.levelno >= logging.ERROR

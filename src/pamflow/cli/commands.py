@@ -185,7 +185,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         done = {"shards": 0, "rows": 0, "built": 0}
 
         def on_shard(info: dict) -> None:
-            done["shards"] += 1
+            done["shards"] += int(info.get("shard_done", True))  # a piece is part of one
             done["rows"] += info["rows"]
             if not info.get("skipped"):  # a shard kept from an earlier run took no time
                 done["built"] += info["rows"]

@@ -120,6 +120,10 @@ class Recipe(ABC, Generic[S]):
         :mod:`pamflow.storage` ("audio", "string", "int64", "float64", "bool", "json",
         "list<string>"). ``index``, ``example_id``, ``seed`` and ``params`` come on top."""
 
+    def group_rows(self, spec: S) -> int:
+        """Rows made together (a JND sequence); work units of a build hold whole groups."""
+        return 1
+
     def generate(
         self, spec: S, sources: Sources, start: int, stop: int
     ) -> Iterator[dict[str, Any]]:

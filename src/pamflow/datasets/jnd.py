@@ -118,6 +118,9 @@ class JndRecipe(Recipe[JndSpec]):
             ("query", "int64", False),
         ]
 
+    def group_rows(self, spec: JndSpec) -> int:
+        return spec.queries_per_sequence
+
     def generate(
         self, spec: JndSpec, sources: Sources, start: int, stop: int
     ) -> Iterator[dict[str, Any]]:

@@ -13,6 +13,8 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 import dask
@@ -29,6 +31,9 @@ from pamflow.pipeline import build as lib
 ProgressFn = Callable[[dict[str, Any]], None]
 P = ParamSpec("P")
 R = TypeVar("R")
+#: work units a build is cut into per worker (shards split into pieces where there are
+#: fewer): enough that a unit costing ten times the others does not leave workers idle
+UNITS_PER_WORKER = 8
 #: the event a finished build emits; its resource is ``pamflow.dataset.<recipe>``
 BUILT_EVENT = "pamflow.dataset.built"
 
@@ -43,6 +48,38 @@ def build_shard_task(
     recipe: str, spec: dict[str, Any], out: str, shard_index: int
 ) -> dict[str, Any]:
     return {**lib.build_shard(recipe, spec, out, shard_index), "worker": worker_name()}
+
+
+@task(
+    name="build-piece",
+    retries=2,
+    retry_delay_seconds=2,
+    task_run_name="{recipe}-shard-{shard_index:05d}-piece-{part:04d}",
+)
+def build_piece_task(
+    recipe: str,
+    spec: dict[str, Any],
+    out: str,
+    shard_index: int,
+    part: int,
+    parts: int,
+    start: int,
+    stop: int,
+) -> dict[str, Any]:
+    piece = lib.Piece(shard_index, part, parts, start, stop)
+    return {**lib.build_piece(recipe, spec, out, piece), "worker": worker_name()}
+
+
+@task(
+    name="join-shard",
+    retries=2,
+    retry_delay_seconds=2,
+    task_run_name="{recipe}-join-{shard_index:05d}",
+)
+def join_shard_task(
+    recipe: str, spec: dict[str, Any], out: str, shard_index: int, parts: int
+) -> dict[str, Any]:
+    return {**lib.join_shard(recipe, spec, out, shard_index, parts), "worker": worker_name()}
 
 
 def worker_name() -> str:
@@ -116,10 +153,13 @@ def build_dataset_flow(
     out: str,
     retrain: bool = False,
     check_workers: bool = False,
+    units: int = 0,
 ) -> dict[str, Any]:
     """Build into ``out`` (absolute, or a URL); ``retrain`` labels the event it emits so the
     training deployments fire; ``check_workers`` first makes sure a worker of the cluster sees
-    ``out`` (a path only this machine has would build every shard elsewhere)."""
+    ``out`` (a path only this machine has would build every shard elsewhere). ``units``:
+    about how many work units to cut the build into (shards split into pieces where there
+    are fewer shards, :func:`pamflow.pipeline.build.plan_pieces`; 0: one per shard)."""
     interrupts.rearm()  # under the pamflow command, one SIGTERM stops at once
     logger = get_run_logger()
     parsed = lib.prepare(recipe, spec, out)
@@ -129,24 +169,45 @@ def build_dataset_flow(
             "they share with this machine); use a shared path or an fsspec URL"
         )
     data = parsed.model_dump(mode="json")
-    plans = lib.plan_shards(parsed)
+    pieces = lib.plan_pieces(recipe, parsed, units)
+    parts: dict[int, list[lib.Piece]] = {}
+    for piece in pieces:
+        parts.setdefault(piece.shard, []).append(piece)
     logger.info(
-        "building %s: %d rows in %d shards -> %s", recipe, parsed.num_examples, len(plans), out
-    )
+        "building %s: %d rows in %d shards (%d work units) -> %s",
+        recipe, parsed.num_examples, len(parts), len(pieces), out,
+    )  # fmt: skip
     t0 = time.perf_counter()
-    futures = [build_shard_task.submit(recipe, data, out, p.index) for p in plans]
-    shards = []
+    futures = []
+    for shard, group in parts.items():
+        if len(group) == 1:
+            futures.append(build_shard_task.submit(recipe, data, out, shard))
+            continue
+        made = [
+            build_piece_task.submit(recipe, data, out, p.shard, p.part, p.parts, p.start, p.stop)
+            for p in group
+        ]
+        futures += made
+        futures.append(
+            join_shard_task.submit(
+                recipe, data, out, shard, len(group), wait_for=made, return_state=False
+            )
+        )
+    units_done = []
     for fut in as_completed(futures):
         info = fut.result()
-        shards.append(info)
-        progress.report(info)
+        joined = "part" not in info  # a join: the shard is done, its rows counted already
+        if not joined:
+            units_done.append(info)
+        shard_done = joined or info.get("parts", 1) == 1
+        progress.report({**info, "rows": 0 if joined else info["rows"], "shard_done": shard_done})
     elapsed = time.perf_counter() - t0
     summary = finalize_task(recipe, data, out)
     rate = parsed.num_examples / elapsed if elapsed > 0 else None
     summary["seconds"] = elapsed
     create_markdown_artifact(
         key=f"dataset-{recipe}",
-        markdown=summary_markdown(summary, rate) + placement_markdown(shards),
+        markdown=summary_markdown(summary, rate) + placement_markdown(units_done),
         description=f"{recipe} dataset at {out}",
     )
     emit_built(recipe, out, summary["rows"], retrain)
@@ -178,6 +239,20 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 #: unmapped, and numpy code runs ~3x slower than in a plain process (measured: 500 rffts of
 #: a 313x512 block take 0.39 s instead of 0.13 s). Raising both thresholds restores it.
 WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": 1 << 30, "MALLOC_MMAP_THRESHOLD_": 1 << 26}
+#: the Dask config that gives LocalCluster workers :data:`WORKER_MALLOC`
+MALLOC_CONFIG = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
+
+
+def local_cluster_kwargs(workers: int | None) -> dict[str, Any]:
+    """A ``LocalCluster`` of ``workers`` (default 2) single-threaded processes on loopback."""
+    return {
+        "n_workers": workers or 2,
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": ":0",
+        "host": "127.0.0.1",
+        "env": WORKER_ENV,
+    }
 
 
 def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskTaskRunner:
@@ -186,16 +261,30 @@ def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskT
     if cluster:
         return DaskTaskRunner(address=cluster)
     return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
-        cluster_kwargs={
-            "n_workers": workers or 2,
-            "threads_per_worker": 1,
-            "processes": True,
-            "dashboard_address": ":0",
-            "host": "127.0.0.1",
-            "env": WORKER_ENV,
-        },
+        cluster_class="distributed.LocalCluster", cluster_kwargs=local_cluster_kwargs(workers)
     )
+
+
+def warm_worker(recipe: str, spec: dict[str, Any], out: str) -> float:
+    """Run on each worker before its first shard: this module (and Prefect's task machinery)
+    imported, the recipe's code and the spec's sources loaded (:func:`lib.warm`)."""
+    return lib.warm(recipe, spec, out)
+
+
+def start_cluster(workers: int | None, recipe: str, spec: dict[str, Any], out: str) -> Any:
+    """A ``LocalCluster`` as :func:`task_runner` makes one, started now and its workers
+    warmed (:func:`warm_worker`), so the flow's first shards start at once."""
+    from distributed import Client, LocalCluster
+
+    with dask.config.set(MALLOC_CONFIG):
+        cluster = LocalCluster(**local_cluster_kwargs(workers))
+    try:
+        with Client(cluster) as client:
+            client.run(warm_worker, recipe, spec, out)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
 
 
 def on_runner(flow_: Flow[P, R], runner: DaskTaskRunner) -> Flow[P, R]:
@@ -206,7 +295,7 @@ def on_runner(flow_: Flow[P, R], runner: DaskTaskRunner) -> Flow[P, R]:
 
 
 @contextlib.contextmanager
-def prefect_api() -> Iterator[None]:
+def prefect_api(meanwhile: Callable[[], R] | None = None) -> Iterator[R | None]:
     """Make sure a Prefect API is configured before any worker starts.
 
     With ``PREFECT_API_URL`` unset, Prefect would give every process its own temporary
@@ -214,23 +303,44 @@ def prefect_api() -> Iterator[None]:
     nowhere useful). Instead one temporary server on loopback is started here and its URL
     put in the environment, which LocalCluster workers inherit. Workers of a remote cluster
     need a Prefect server they can reach: set ``PREFECT_API_URL`` on both sides.
+
+    ``meanwhile`` (starting a cluster) runs in a thread while the server starts, with the
+    server's URL already in the environment; its result is what the context yields.
     """
     from prefect.settings import PREFECT_API_URL
 
     if PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL"):
-        yield
+        yield meanwhile() if meanwhile else None
         return
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import temporary_settings
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
     server = SubprocessASGIServer()
-    server.start(timeout=120)
+    server.port = server.find_available_port()  # the URL is known before the server is up
+    os.environ["PREFECT_API_URL"] = server.api_url
+    pool = ThreadPoolExecutor(1) if meanwhile else None
+    pending = pool.submit(meanwhile) if pool and meanwhile else None
+    try:
+        server.start(timeout=120)
+        result = pending.result() if pending else None
+    except BaseException:
+        os.environ.pop("PREFECT_API_URL", None)
+        _close_when_done(pending)
+        server.stop()
+        raise
+    finally:
+        if pool:
+            pool.shutdown(wait=False)
+    if pending and os.environ.get("PREFECT_API_URL") != server.api_url:  # pragma: no cover
+        # the port was taken meanwhile and the server moved: the workers have a stale URL
+        _close_when_done(pending)
+        result = None
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
             try:
-                yield
+                yield result
             finally:  # send what is queued while the server is still up
                 from prefect.events.worker import EventsWorker
                 from prefect.logging.handlers import APILogWorker
@@ -258,10 +368,38 @@ def build_dataset(
     ``retrain`` the finished build fires the training deployments."""
     out = settings.absolute(out)
     lib.prepare(recipe, spec, out)  # a bad spec fails here, before a cluster starts
-    malloc = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
-    with prefect_api(), progress.listening(on_shard), dask.config.set(malloc):
-        build_flow = on_runner(build_dataset_flow, task_runner(workers, cluster))
-        return build_flow(recipe, spec, out, retrain, bool(cluster))
+    # a LocalCluster starts (and its workers warm up) while the Prefect server starts
+    early = None if cluster else partial(start_cluster, workers, recipe, spec, out)
+    with prefect_api(early) as local, progress.listening(on_shard), dask.config.set(MALLOC_CONFIG):
+        try:
+            address = cluster or (local.scheduler_address if local is not None else None)
+            units = UNITS_PER_WORKER * (workers or 2 if cluster is None else cluster_size(cluster))
+            build_flow = on_runner(build_dataset_flow, task_runner(workers, address))
+            return build_flow(recipe, spec, out, retrain, bool(cluster), units)
+        finally:
+            if local is not None:
+                local.close()
+
+
+def cluster_size(address: str) -> int:
+    """How many workers the Dask scheduler at ``address`` has now (0 if it cannot say)."""
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=10) as client:
+            return len(client.scheduler_info().get("workers", {}))
+    except (OSError, TimeoutError):
+        return 0
+
+
+def _close_when_done(pending: Future[Any] | None) -> None:
+    """Wait for a cluster started in the background and close it (the build stopped)."""
+    if pending is None:
+        return
+    with contextlib.suppress(BaseException):
+        made = pending.result()
+        if made is not None:
+            made.close()
 
 
 @flow(name="scheduled-build", log_prints=True)

@@ -46,6 +46,37 @@ def plan_shards(spec: BaseSpec) -> list[ShardPlan]:
     return [ShardPlan(i, s, min(s + size, n)) for i, s in enumerate(range(0, n, size))]
 
 
+@dataclass(frozen=True)
+class Piece:
+    """A work unit: rows ``start .. stop-1`` of shard ``shard``, piece ``part`` of
+    ``parts`` (a whole shard when ``parts`` is 1)."""
+
+    shard: int
+    part: int
+    parts: int
+    start: int
+    stop: int
+
+
+def plan_pieces(recipe_name: str, spec: BaseSpec, units: int = 0) -> list[Piece]:
+    """The work units of a build of about ``units`` units: shards of more rows than
+    ``num_examples / units`` are split into pieces of about that many rows, cut between
+    the recipe's groups (a JND sequence is made whole), so that workers share the rows of a
+    shard that costs more than the others. ``units`` 0: one unit per shard. Rows and shard
+    files are the same however a build is cut (:mod:`pamflow.storage.pieces`)."""
+    shards = plan_shards(spec)
+    if units <= len(shards):
+        return [Piece(s.index, 0, 1, s.start, s.stop) for s in shards]
+    group = max(1, get_recipe(recipe_name).group_rows(spec))
+    size = -(-max(group, -(-spec.num_examples // units)) // group) * group  # whole groups
+    out = []
+    for s in shards:
+        cuts = [s.start, *range((s.start // size + 1) * size, s.stop, size), s.stop]
+        spans = list(zip(cuts, cuts[1:], strict=False))
+        out += [Piece(s.index, k, len(spans), a, b) for k, (a, b) in enumerate(spans)]
+    return out
+
+
 def spec_digest(recipe: str, spec: BaseSpec) -> str:
     text = json.dumps({"recipe": recipe, "spec": spec.model_dump(mode="json")}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -153,20 +184,46 @@ def prepare(recipe_name: str, spec: BaseSpec | dict[str, Any], out: str) -> Base
     return spec
 
 
+def warm(recipe_name: str, spec_data: dict[str, Any], out: str) -> float:
+    """Load in this process what :func:`build_shard` needs first (the recipe's code, the
+    spec's sources as the build at ``out`` sees them): a Dask worker calls it before its
+    first shard. Returns the seconds it took."""
+    t0 = time.perf_counter()
+    spec = get_recipe(recipe_name).parse(spec_data)
+    marker = _read_marker(out)
+    sources_for(
+        spec, tuple(q["id"] for q in marker.get("quarantine", [])), str(marker.get("claim", ""))
+    )
+    return time.perf_counter() - t0
+
+
 def build_shard(
     recipe_name: str, spec_data: dict[str, Any], out: str, shard_index: int
 ) -> dict[str, Any]:
     """Write shard ``shard_index`` (skipped when it is already complete); return its info."""
+    plan = plan_shards(get_recipe(recipe_name).parse(spec_data))[shard_index]
+    return build_piece(recipe_name, spec_data, out, Piece(plan.index, 0, 1, plan.start, plan.stop))
+
+
+def build_piece(
+    recipe_name: str, spec_data: dict[str, Any], out: str, piece: Piece
+) -> dict[str, Any]:
+    """Write one work unit of :func:`plan_pieces`: the whole shard when it has one piece,
+    else its piece file (:func:`join_shard` makes the shard of them). Skipped when already
+    there; returns its info (rows, seconds, skipped, and when it started and ended)."""
     recipe = get_recipe(recipe_name)
     spec = recipe.parse(spec_data)
-    plan = plan_shards(spec)[shard_index]
-    if storage.shard_done(out, plan.index):
-        return {
-            "index": plan.index,
-            "rows": plan.stop - plan.start,
-            "skipped": True,
-            "seconds": 0.0,
-        }
+    plan = plan_shards(spec)[piece.shard]
+    if not plan.start <= piece.start <= piece.stop <= plan.stop:
+        raise ValueError(f"piece {piece} lies outside shard {plan}")
+    started = time.time()
+    head = {"index": piece.shard, "part": piece.part, "parts": piece.parts, "started": started}
+    whole = piece.parts == 1
+    if storage.shard_done(out, piece.shard) or (
+        not whole and storage.piece_done(out, piece.shard, piece.part)
+    ):
+        done = piece.stop - piece.start
+        return {**head, "rows": done, "skipped": True, "seconds": 0.0, "ended": time.time()}
     t0 = time.perf_counter()
     marker = _read_marker(out)
     quarantine = tuple(q["id"] for q in marker.get("quarantine", []))
@@ -179,33 +236,56 @@ def build_shard(
         return {"quarantine": sources.bad} if sources.bad else {}
 
     def rows() -> Iterator[dict[str, Any]]:  # streamed: one row group in memory at a time
-        for row in recipe.generate(spec, sources, plan.start, plan.stop):
+        for row in recipe.generate(spec, sources, piece.start, piece.stop):
             row["params"] = json.dumps(row.get("params", {}), sort_keys=True)
             yield row
 
+    options = _write_options(recipe_name, spec)
     # one BLAS/OpenMP thread, wherever the shard is built: a threaded BLAS sums in another
     # order, so the same rows would differ in their last bits between a plain process and a
     # Dask worker (NMR's SI-SDR labels did, by 2e-13)
     with threadpool_limits(limits=1):
-        info = storage.write_shard(
-            out,
-            plan.index,
-            rows(),
-            recipe.schema(spec),
-            sample_rate=spec.sample_rate,
-            audio_format=AUDIO_FORMATS[spec.audio_format],
-            notes=notes,
-        )
+        if whole:
+            info = storage.write_shard(out, piece.shard, rows(), notes=notes, **options)
+        else:
+            info = storage.write_piece(out, piece.shard, piece.part, rows(), notes=notes, **options)
     for q in sources.bad:
         if (marker.get("claim"), q["id"]) not in _warned:  # once a process
             _warned.add((marker.get("claim"), q["id"]))
             log.info("quarantined %s (%s): %s", q["id"], q["path"], q["reason"])
     return {
-        "index": plan.index,
+        **head,
+        "rows": info.rows,
+        "skipped": info.skipped,
+        "seconds": time.perf_counter() - t0,
+        "ended": time.time(),
+        "sha256": info.sha256,
+    }
+
+
+def join_shard(
+    recipe_name: str, spec_data: dict[str, Any], out: str, shard_index: int, parts: int
+) -> dict[str, Any]:
+    """Shard ``shard_index`` from its ``parts`` pieces, once every piece is written."""
+    spec = get_recipe(recipe_name).parse(spec_data)
+    t0 = time.perf_counter()
+    info = storage.join_pieces(out, shard_index, parts, **_write_options(recipe_name, spec))
+    if info is None:
+        raise RuntimeError(f"shard {shard_index}: a piece of it is missing; build again to make it")
+    return {
+        "index": shard_index,
         "rows": info.rows,
         "skipped": info.skipped,
         "seconds": time.perf_counter() - t0,
         "sha256": info.sha256,
+    }
+
+
+def _write_options(recipe_name: str, spec: BaseSpec) -> dict[str, Any]:
+    return {
+        "schema": get_recipe(recipe_name).schema(spec),
+        "sample_rate": spec.sample_rate,
+        "audio_format": AUDIO_FORMATS[spec.audio_format],
     }
 
 
@@ -223,6 +303,7 @@ def quarantined(out: str, num_shards: int) -> list[dict[str, str]]:
 def finalize(recipe_name: str, spec: BaseSpec, out: str) -> dict[str, Any]:
     """Write ``dataset.json`` (last) and return the dataset summary."""
     num_shards = len(plan_shards(spec))
+    storage.remove_empty_pieces_dir(out)
     storage.finalize_dataset(
         out,
         recipe=recipe_name,

@@ -25,6 +25,7 @@ from __future__ import annotations
 from pamflow.storage.codec import decode_audio
 from pamflow.storage.dataset import DATASET_JSON, Dataset, VerifyReport, finalize_dataset
 from pamflow.storage.derive import derive_dataset
+from pamflow.storage.pieces import join_pieces, piece_done, remove_empty_pieces_dir, write_piece
 from pamflow.storage.schema import (
     SCHEMA_VERSION,
     Column,
@@ -46,6 +47,10 @@ from pamflow.storage.shards import (
 )
 
 __all__ = [
+    "join_pieces",
+    "piece_done",
+    "remove_empty_pieces_dir",
+    "write_piece",
     "DATASET_JSON",
     "DEFAULT_ROW_GROUP_BYTES",
     "DEFAULT_ROW_GROUP_SIZE",

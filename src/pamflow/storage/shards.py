@@ -325,8 +325,10 @@ def write_shard(
     if_exists: Literal["skip", "overwrite", "error"] = "skip",
     extra_metadata: dict[str, Any] | None = None,
     notes: Callable[[], Mapping[str, Any]] | None = None,
+    name: str | None = None,
 ) -> ShardInfo:
-    """Write shard ``shard_index`` of the dataset at ``out_dir``, atomically.
+    """Write shard ``shard_index`` of the dataset at ``out_dir``, atomically (to ``name``,
+    a path relative to ``out_dir``, instead of the shard's own when given: a piece of it).
 
     ``rows`` are dicts with the schema's columns (``index``, ``example_id``, ``seed``,
     ``params`` and the declared ones); audio values are mono float arrays at
@@ -344,12 +346,14 @@ def write_shard(
             f"{row_group_bytes}"
         )
     fs, root = resolve(out_dir)
-    rel = shard_name(shard_index)
+    rel = name or shard_name(shard_index)
     final = join(root, rel)
     where = display(fs, final)
     if fs.exists(final):
-        if if_exists == "skip":
+        if if_exists == "skip" and name is None:
             return dataclasses.replace(read_shard_info(out_dir, shard_index), skipped=True)
+        if if_exists == "skip":
+            return ShardInfo(shard_index, rel, -1, "", 0, skipped=True)
         if if_exists == "error":
             raise StorageError(f"{where}: shard {shard_index} already exists")
     enc = _Encoder(schema, sample_rate, audio_format, audio_subtype)
@@ -371,7 +375,7 @@ def write_shard(
         )
     else:
         tables = enc.tables(rows, where, row_group_size, row_group_bytes)
-    fs.makedirs(join(root, SHARDS_DIR), exist_ok=True)
+    fs.makedirs(final.rpartition("/")[0], exist_ok=True)
     n = 0
     with atomic_open(final, "wb", fs=fs, fsync=True) as raw:
         sink = HashingWriter(raw)

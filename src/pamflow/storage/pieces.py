@@ -1,0 +1,115 @@
+"""Pieces: parts of one shard made by separate work units, then joined into the shard.
+
+A build may split a shard into pieces (``pamflow.pipeline.build.plan_pieces``), so that
+workers share the rows of a shard whose rows cost unevenly (a JND sequence drawing
+Griffin-Lim costs 10 to 40 times another). Each piece is a complete Parquet file,
+``pieces/part-NNNNN.KKKK.parquet``, written atomically as a shard is. Once every piece of a
+shard is there, :func:`join_pieces` streams their rows, in order, through
+:func:`~pamflow.storage.shards.write_shard`: the shard gets the row groups it would have had
+if one process had written it whole, so its bytes do not depend on the pieces. The pieces
+are removed after the shard is in place; a build killed in between finds the shard complete
+and the pieces gone or removable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from pamflow.storage.files import display, join, open_input, remove_quietly, resolve
+from pamflow.storage.schema import Schema, StorageError
+from pamflow.storage.shards import (
+    NOTES_KEY,
+    ShardInfo,
+    read_shard_info,
+    shard_done,
+    write_shard,
+)
+
+PIECES_DIR = "pieces"
+
+
+def piece_name(shard_index: int, part: int) -> str:
+    """``pieces/part-00000.0000.parquet`` (relative to the dataset root)."""
+    if shard_index < 0 or part < 0:
+        raise StorageError(f"piece ({shard_index}, {part}): indices must be >= 0")
+    return f"{PIECES_DIR}/part-{shard_index:05d}.{part:04d}.parquet"
+
+
+def piece_done(out: str, shard_index: int, part: int) -> bool:
+    fs, root = resolve(out)
+    return bool(fs.exists(join(root, piece_name(shard_index, part))))
+
+
+def write_piece(
+    out: str,
+    shard_index: int,
+    part: int,
+    rows: Iterable[Mapping[str, Any]],
+    schema: Schema,
+    **options: Any,
+) -> ShardInfo:
+    """Write piece ``part`` of shard ``shard_index`` (the options of ``write_shard``); a
+    piece already there, or a shard already complete, is left alone (``skipped``)."""
+    if shard_done(out, shard_index):
+        return ShardInfo(shard_index, piece_name(shard_index, part), -1, "", 0, skipped=True)
+    name = piece_name(shard_index, part)
+    return write_shard(out, shard_index, rows, schema, name=name, if_exists="skip", **options)
+
+
+def _notes(fs: Any, path: str) -> dict[str, Any]:
+    import json
+
+    with open_input(fs, path) as f:
+        kv = pq.ParquetFile(f).metadata.metadata or {}
+    return dict(json.loads(kv[NOTES_KEY])) if NOTES_KEY in kv else {}
+
+
+def join_pieces(
+    out: str, shard_index: int, parts: int, schema: Schema, **options: Any
+) -> ShardInfo | None:
+    """Shard ``shard_index`` from its ``parts`` pieces (see the module docstring), the
+    pieces then removed; None while a piece is missing. The shard's notes join the pieces'
+    (``quarantine`` entries once per id)."""
+    fs, root = resolve(out)
+    paths = [join(root, piece_name(shard_index, k)) for k in range(parts)]
+    if shard_done(out, shard_index):
+        for p in paths:
+            remove_quietly(fs, p)
+        info = read_shard_info(out, shard_index)
+        return ShardInfo(info.index, info.path, info.rows, info.sha256, info.bytes, skipped=True)
+    if not all(fs.exists(p) for p in paths):
+        return None
+    notes: dict[str, Any] = {}
+    for p in paths:
+        for key, value in _notes(fs, p).items():
+            if key == "quarantine":
+                seen = {q["id"]: q for q in notes.get(key, [])}
+                seen.update({q["id"]: q for q in value if q["id"] not in seen})
+                notes[key] = [seen[i] for i in sorted(seen)]
+            else:
+                notes.setdefault(key, value)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for p in paths:
+            with open_input(fs, p) as f:
+                pf = pq.ParquetFile(f)
+                if pf.schema_arrow.names != schema.names:
+                    raise StorageError(f"{display(fs, p)}: columns differ from the dataset's")
+                for batch in pf.iter_batches(batch_size=16):
+                    yield from batch.to_pylist()
+
+    info = write_shard(out, shard_index, rows(), schema, notes=lambda: notes, **options)
+    for p in paths:
+        remove_quietly(fs, p)
+    return info
+
+
+def remove_empty_pieces_dir(out: str) -> None:
+    """Remove ``pieces/`` once every piece is joined (the folder is empty)."""
+    fs, root = resolve(out)
+    d = join(root, PIECES_DIR)
+    if fs.exists(d) and not fs.ls(d, detail=False):
+        fs.rmdir(d)

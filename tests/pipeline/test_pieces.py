@@ -1,0 +1,68 @@
+"""Work units: shards cut into pieces (whole JND sequences) by any worker in any order,
+joined into the same shard files a single process writes; resumable; bad plans refused."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pamflow import storage
+from pamflow.pipeline import build
+from pamflow.testing import row_digests
+
+SPEC = {"num_examples": 30, "shard_size": 15, "clip_seconds": 0.5, "queries_per_sequence": 4,
+        "families": ["white_noise", "eq"], "seed": 2}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory, demo_corpus):
+    out = str(tmp_path_factory.mktemp("whole") / "d")
+    build.build_local("jnd", SPEC, out)
+    return out
+
+
+def test_plan_covers_every_row_once_in_whole_sequences():
+    spec = build.get_recipe("jnd").parse(SPEC)
+    assert build.plan_pieces("jnd", spec, 0) == build.plan_pieces("jnd", spec, 2)
+    assert all(p.parts == 1 for p in build.plan_pieces("jnd", spec, 2))
+    pieces = build.plan_pieces("jnd", spec, 10)
+    rows = [i for p in pieces for i in range(p.start, p.stop)]
+    assert rows == list(range(30))
+    for p in pieces:  # cut only between sequences (or at a shard's edge)
+        assert p.start % 4 == 0 or p.start % 15 == 0
+        assert p.stop % 4 == 0 or p.stop in (15, 30)
+    assert {p.shard for p in pieces} == {0, 1} and max(p.parts for p in pieces) > 1
+
+
+def test_pieces_in_any_order_make_the_same_shard_files(whole, tmp_path):
+    out = str(tmp_path / "pieces")
+    spec = build.prepare("jnd", SPEC, out)
+    data = spec.model_dump(mode="json")
+    pieces = build.plan_pieces("jnd", spec, 10)
+    parts = {p.shard: p.parts for p in pieces}
+    first = pieces[0]
+    build.build_piece("jnd", data, out, first)
+    with pytest.raises(RuntimeError, match="a piece of it is missing"):
+        build.join_shard("jnd", data, out, first.shard, parts[first.shard])
+    for p in reversed(pieces[1:]):
+        info = build.build_piece("jnd", data, out, p)
+        assert info["rows"] == p.stop - p.start and not info["skipped"]
+    again = build.build_piece("jnd", data, out, pieces[-1])  # a rerun skips what is there
+    assert again["skipped"]
+    for shard, n in parts.items():
+        assert build.join_shard("jnd", data, out, shard, n)["rows"] == 15
+    build.finalize("jnd", spec, out)
+    a, b = storage.Dataset.open(whole), storage.Dataset.open(out)
+    assert [s["sha256"] for s in a.info["shards"]] == [s["sha256"] for s in b.info["shards"]]
+    assert row_digests(out) == row_digests(whole)
+    assert sorted(os.listdir(out)) == ["build.json", "dataset.json", "shards"]
+    # joining a shard that is complete only tidies its pieces away
+    assert build.join_shard("jnd", data, out, 0, parts[0])["skipped"]
+
+
+def test_a_piece_outside_its_shard_is_refused(tmp_path, demo_corpus):
+    out = str(tmp_path / "bad")
+    spec = build.prepare("jnd", SPEC, out)
+    with pytest.raises(ValueError, match="lies outside shard"):
+        build.build_piece("jnd", spec.model_dump(mode="json"), out, build.Piece(0, 0, 2, 10, 20))

@@ -23,6 +23,7 @@ from pamflow.cli.helptext import (
     _subcommand,
     _train_field,
 )
+from pamflow.cli.listen_commands import add_parser as add_listen_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--audio-root", help="folder the list's paths are relative to (default: the list's folder)"
     )
     ld.add_argument("--sample-rate", type=int, default=22050, help="Hz of the dataset's audio")
+
+    add_listen_parser(sub, parents)  # pamflow listen: in cli/listen_commands.py
 
     # -- models ---------------------------------------------------------------------------
     needs = {m: ", ".join(model_registry.get(m).recipes) for m in models}

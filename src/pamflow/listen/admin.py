@@ -73,7 +73,10 @@ def overview(
     if c.kind == "jnd":
         fits = stats.jnd_fits(items, stats.kept(listeners, True))
         parts += [
-            "<h2>Psychometric fits</h2>",
+            '<section id="fits"><h2>Psychometric fits</h2>',
+            "<p class=muted>Every family's answers (the listeners kept), then each listener's "
+            "sequences: the fitted JND ρ, its spread σ and the share of answers on their side "
+            "of it (consistency, DPAM 3.2).</p>",
             _campaign_curves(items, ids),
             _fit_table(fits, {int(r.id) for r in listeners if r.excluded}),
             '<div class="plots">',
@@ -81,10 +84,14 @@ def overview(
                 _listener_figure(lid, fits)
                 for lid in sorted({k[0] for k in fits}, reverse=True)[:FIGURES]
             ),
-            "</div>",
+            "</div></section>",
         ]
     else:
-        parts += ["<h2>Agreement on 2AFC triplets</h2>", _agreement(items, ids)]
+        parts += [
+            '<section id="agreement"><h2>Agreement on 2AFC triplets</h2>',
+            _agreement(items, ids),
+            "</section>",
+        ]
     body = f'<main data-phase="admin">{"".join(parts)}</main>'
     return document(f"{c.title}: admin", body, script=False)
 

@@ -225,20 +225,17 @@ def create_app(
 
     @app.get("/s/{token}", response_class=HTMLResponse)
     async def step(token: str) -> Response:
-        lst = await session.find_listener(s.db, campaign.name, token)
-        cur = await session.current_item(s.db, int(lst.id))
+        at = await session.state(s.db, campaign.name, token)
         base = f"/s/{token}"
-        if cur is None:
-            if lst.finished_at is None:
+        if at.current is None:
+            if at.listener.finished_at is None:
                 return html(pages.comment_page(campaign, base, session.MAX_COMMENT))
             return html(pages.done_page(campaign))
-        done, _ = await session.progress(s.db, int(lst.id))
-        return html(pages.item_page(campaign, base, cur, done, s.planner.questions))
+        return html(pages.item_page(campaign, base, at.current, at.answered, s.planner.questions))
 
     @app.get("/s/{token}/audio/{item_id}/{role}.flac")
     async def audio(token: str, item_id: int, role: str) -> Response:
-        lst = await session.find_listener(s.db, campaign.name, token)
-        row = await session.own_item(s.db, int(lst.id), item_id)
+        row = await session.own_item(s.db, campaign.name, token, item_id)
         if role not in roles(campaign, row.phase):
             raise session.SessionError("no such audio", 404)
         data = await s.render(s.renderer.audio_file, json.loads(row.params), role)
@@ -260,7 +257,7 @@ def create_app(
             response_ms=number(form, "ms", 2**31 - 1, 0),
         )
         if outcome.phase == TEACHING:
-            row = await session.own_item(s.db, int(lst.id), outcome.item_id)
+            row = await session.own_item(s.db, campaign.name, token, outcome.item_id)
             response: Response = html(pages.feedback(campaign, f"/s/{token}", row))
             response.background = s.prerender(outcome.next_params)
             return response
@@ -403,7 +400,7 @@ async def _full(s: Served) -> bool:
 
     from pamflow.listen.db import listeners
 
-    async with s.db.tx() as conn:
+    async with s.db.read() as conn:
         n = await conn.scalar(
             sa.select(sa.func.count())
             .select_from(listeners)

@@ -75,13 +75,27 @@ class Visitor:
         self.fetch_audio = fetch_audio
         self.link: str | None = None
         self.timings: list[tuple[str, float, int]] = []
+        self.retries = 0  # requests sent again after a dropped connection
         self.answered: list[tuple[int, str, int]] = []  # (item, phase, answer) acknowledged
 
     async def _request(self, kind: str, method: str, url: str, **kw: Any) -> httpx.Response:
-        t0 = time.perf_counter()
-        r = await self.client.request(method, url, **kw)
-        self.timings.append((kind, time.perf_counter() - t0, r.status_code))
-        return r
+        """One request, timed; sent once more after a dropped connection (as a browser
+        does; sending an answer again is harmless: the first one stands)."""
+        import asyncio
+
+        for attempt in (0, 1):
+            t0 = time.perf_counter()
+            try:
+                r = await self.client.request(method, url, **kw)
+            except httpx.TransportError:
+                if attempt:
+                    raise
+                self.retries += 1
+                await asyncio.sleep(0.2)
+                continue
+            self.timings.append((kind, time.perf_counter() - t0, r.status_code))
+            return r
+        raise AssertionError("unreachable")
 
     async def start(self) -> str:
         await self._request("page", "GET", "/")
@@ -195,6 +209,9 @@ class Load:
     def errors(self) -> int:
         return sum(1 for _, _, status in self.timings if status >= 400)
 
+    def retries(self) -> int:
+        return sum(v.retries for v in self.visitors)
+
 
 async def load(
     base_url: str,
@@ -210,7 +227,9 @@ async def load(
     before each answer). Their listeners are drawn around a 0.5 dB threshold."""
     import asyncio
 
-    limits = httpx.Limits(max_connections=listeners * 2, max_keepalive_connections=listeners)
+    limits = httpx.Limits(
+        max_connections=listeners * 2, max_keepalive_connections=listeners, keepalive_expiry=2.0
+    )
     deadline = time.monotonic() + seconds
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
         rng = np.random.default_rng(seed)

@@ -10,9 +10,11 @@ Writes are transactions: an answer, the flags it raises and the next item are co
 together, before the listener is answered, so a server killed at any point has either
 all of them or none, and the listener resumes at the first unanswered item.
 
-SQLite (the default, one file, ``sqlite+aiosqlite``) runs in WAL mode with
-``synchronous=FULL`` (a committed answer is on disk), and every transaction of a process
-goes through one lock and starts with ``BEGIN IMMEDIATE``. PostgreSQL
+SQLite (the default, one file) runs in WAL mode with ``synchronous=FULL`` (a committed
+answer is on disk). Reads (:meth:`Database.read`, ``sqlite+aiosqlite``) run in parallel,
+each on a snapshot; the writes of a process (:meth:`Database.write`) run one at a time,
+each transaction whole in one worker thread on the standard ``sqlite3`` driver, from
+``BEGIN IMMEDIATE`` to ``COMMIT``. PostgreSQL
 (``postgresql+asyncpg``) and other servers take a row lock on the listener
 (``SELECT ... FOR UPDATE``), so that several hosts may serve one campaign. Plain
 ``sqlite:///`` and ``postgresql://`` URLs get those async drivers.
@@ -27,7 +29,9 @@ import datetime as dt
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
+import anyio
 import sqlalchemy as sa
+from anyio import to_thread
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -123,7 +127,8 @@ def now() -> dt.datetime:
 
 
 class Database:
-    """An async engine and the transaction discipline of the module docstring."""
+    """The engines and the transaction discipline of the module docstring: :meth:`read`
+    for snapshots, :meth:`write` for everything that changes the database."""
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
@@ -135,33 +140,60 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         try:
             self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+            self.sync_engine: sa.Engine | None = None
+            if self.sqlite:  # writes: one at a time, each whole in one thread (see write)
+                sync_url = self.url.replace("sqlite+aiosqlite", "sqlite", 1)
+                self.sync_engine = sa.create_engine(
+                    sync_url,
+                    connect_args={
+                        "timeout": 30,
+                        "isolation_level": None,
+                        "check_same_thread": False,
+                    },
+                )
         except (sa.exc.ArgumentError, ImportError) as e:
             raise DatabaseError(f"database {shown_url(url)}: {e}") from None
-        self._lock = asyncio.Lock() if self.sqlite else None
-        if self.sqlite:
+        self._writer: anyio.CapacityLimiter | None = None
+        if self.sync_engine is not None:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_read)
+            event.listen(self.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.sync_engine, "begin", _sqlite_begin)
 
     @contextlib.asynccontextmanager
-    async def tx(self) -> AsyncIterator[AsyncConnection]:
-        """One transaction: committed when the block ends, rolled back on an error."""
-        if self._lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._lock, self.engine.begin() as conn:
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that only reads: on SQLite a snapshot (WAL) that neither waits
+        for the writer nor holds it up."""
+        async with self.engine.begin() as conn:
             yield conn
 
+    async def write(self, fn: Callable[[sa.Connection], T]) -> T:
+        """``fn(connection)`` in one transaction, committed when it returns, rolled back
+        if it raises. On SQLite the writes of a process run one at a time, each whole in
+        a worker thread (``BEGIN IMMEDIATE`` ... ``COMMIT`` without a hop per statement);
+        elsewhere ``fn`` runs on the async driver through :meth:`AsyncConnection.run_sync`."""
+        if self.sync_engine is None:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(fn)
+        if self._writer is None:
+            self._writer = anyio.CapacityLimiter(1)
+        return await to_thread.run_sync(self._write_sqlite, fn, limiter=self._writer)
+
+    def _write_sqlite(self, fn: Callable[[sa.Connection], T]) -> T:
+        assert self.sync_engine is not None
+        with self.sync_engine.begin() as conn:
+            return fn(conn)
+
     async def create(self) -> None:
-        async with self.tx() as conn:
-            await conn.run_sync(metadata.create_all)
+        await self.write(metadata.create_all)
 
     async def register(self, name: str, kind: str, digest: str, plan: str) -> None:
         """Record the campaign's plan, or check it against the one recorded."""
-        async with self.tx() as conn:
-            row = (await conn.execute(sa.select(campaigns).where(campaigns.c.name == name))).first()
+
+        def check(conn: sa.Connection) -> None:
+            row = conn.execute(sa.select(campaigns).where(campaigns.c.name == name)).first()
             if row is None:
-                await conn.execute(
+                conn.execute(
                     campaigns.insert().values(
                         name=name, kind=kind, plan_digest=digest, plan=plan, created_at=now()
                     )
@@ -173,8 +205,12 @@ class Database:
                     "campaign keeps its plan; give the changed one a new name or database"
                 )
 
+        await self.write(check)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.sync_engine is not None:
+            self.sync_engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -186,6 +222,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_read(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 __all__ = [

@@ -38,7 +38,10 @@ def serve(
         f"(answers in {shown_url(str(campaign.database))})"
     )
     say(f"admin page: {url}/admin/login" + (f" (token for this run: {token})" if made else ""))
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # idle connections kept 30 s (uvicorn's 5 s races with clients' own 5 s expiry)
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=30
+    )
 
 
 async def check_database(campaign: Campaign) -> None:

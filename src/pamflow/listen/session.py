@@ -68,15 +68,16 @@ async def enroll(db: Database, planner: Planner, campaign: str, limit: int) -> t
     """A new listener of ``campaign`` with their first item; ``(id, token)``. Refused once
     ``limit`` listeners have started."""
     token = secrets.token_urlsafe(32)
-    async with db.tx() as conn:
-        count = await conn.scalar(
+
+    def write(conn: sa.Connection) -> int:
+        count = conn.scalar(
             sa.select(sa.func.count())
             .select_from(listeners)
             .where(listeners.c.campaign == campaign)
         )
         if int(count or 0) >= limit:
             raise SessionError("this test is full: no more sessions can start", 403)
-        inserted = await conn.execute(
+        key = conn.execute(
             listeners.insert().values(
                 campaign=campaign,
                 token_hash=token_hash(token),
@@ -84,14 +85,15 @@ async def enroll(db: Database, planner: Planner, campaign: str, limit: int) -> t
                 excluded=False,
                 exclusion="",
             )
-        )
-        key = inserted.inserted_primary_key
+        ).inserted_primary_key
         assert key is not None
         lid = int(key[0])
-        first = planner.item(lid, 0)
+        first = planner.item(lid, 0)  # the calibration: nothing to compute
         assert first is not None
-        await conn.execute(items.insert().values(**_row(lid, first)))
-    return lid, token
+        conn.execute(items.insert().values(**_row(lid, first)))
+        return lid
+
+    return await db.write(write), token
 
 
 def _row(listener_id: int, item: Item) -> dict[str, Any]:
@@ -112,25 +114,50 @@ def _row(listener_id: int, item: Item) -> dict[str, Any]:
 
 async def find_listener(db: Database, campaign: str, token: str) -> Any:
     """The listener row of ``token`` (``SessionError`` 404 for anything else)."""
+    async with db.read() as conn:
+        return await _listener(conn, campaign, token)
+
+
+async def _listener(conn: Any, campaign: str, token: str) -> Any:
     if not TOKEN.fullmatch(token):
         raise SessionError("no such session", 404)
-    async with db.tx() as conn:
-        row = (
-            await conn.execute(
-                sa.select(listeners).where(
-                    listeners.c.token_hash == token_hash(token), listeners.c.campaign == campaign
-                )
+    row = (
+        await conn.execute(
+            sa.select(listeners).where(
+                listeners.c.token_hash == token_hash(token), listeners.c.campaign == campaign
             )
-        ).first()
+        )
+    ).first()
     if row is None:
         raise SessionError("no such session", 404)
     return row
 
 
-async def current_item(db: Database, listener_id: int) -> Any:
-    """The first unanswered item of a listener (None: the questions are over)."""
-    async with db.tx() as conn:
-        return await _current(conn, listener_id)
+@dataclasses.dataclass(frozen=True)
+class State:
+    """Where a listener is: their row, the item they are at (None: the questions are
+    over) and how many questions they have answered."""
+
+    listener: Any
+    current: Any
+    answered: int
+
+
+async def state(db: Database, campaign: str, token: str) -> State:
+    """The :class:`State` of the listener of ``token``, read in one snapshot."""
+    async with db.read() as conn:
+        lst = await _listener(conn, campaign, token)
+        cur = await _current(conn, int(lst.id))
+        done = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(items)
+            .where(
+                items.c.listener_id == lst.id,
+                items.c.phase == QUESTION,
+                items.c.answer.is_not(None),
+            )
+        )
+    return State(lst, cur, int(done or 0))
 
 
 async def _current(conn: Any, listener_id: int) -> Any:
@@ -144,30 +171,19 @@ async def _current(conn: Any, listener_id: int) -> Any:
     ).first()
 
 
-async def own_item(db: Database, listener_id: int, item_id: int) -> Any:
-    """An item of this listener, asked already (``SessionError`` 404 otherwise)."""
-    async with db.tx() as conn:
+async def own_item(db: Database, campaign: str, token: str, item_id: int) -> Any:
+    """An item of the listener of ``token``, asked already (``SessionError`` 404 for an
+    unknown token, and for an item not theirs or not asked yet)."""
+    async with db.read() as conn:
+        lst = await _listener(conn, campaign, token)
         row = (
             await conn.execute(
-                sa.select(items).where(items.c.id == item_id, items.c.listener_id == listener_id)
+                sa.select(items).where(items.c.id == item_id, items.c.listener_id == lst.id)
             )
         ).first()
     if row is None:
         raise SessionError("no such item", 404)
     return row
-
-
-async def progress(db: Database, listener_id: int) -> tuple[int, int]:
-    """Questions answered and questions asked so far by a listener."""
-    async with db.tx() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(items.c.answer).where(
-                    items.c.listener_id == listener_id, items.c.phase == QUESTION
-                )
-            )
-        ).all()
-    return sum(r.answer is not None for r in rows), len(rows)
 
 
 def check_answer(phase: str, value: int) -> None:
@@ -187,24 +203,34 @@ async def answer(
     response_ms: int = 0,
 ) -> Outcome:
     """Store ``value`` as the answer to ``item_id`` (see the module docstring)."""
-    async with db.tx() as conn:
+    async with db.read() as conn:
         cur = await _current(conn, listener_id)
         if cur is None or cur.id != item_id:
-            return await _not_current(conn, listener_id, item_id, value)
+            return await conn.run_sync(_not_current, listener_id, item_id, value)
         check_answer(cur.phase, value)
         history = await _history(conn, planner, listener_id, cur, value)
     nxt = await to_thread.run_sync(planner.item, listener_id, cur.position + 1, history)
     correct = None if cur.expected is None else bool(value == cur.expected)
-    async with db.tx() as conn:
-        await conn.execute(
-            sa.select(listeners.c.id).where(listeners.c.id == listener_id).with_for_update()
-        )
-        again = await _current(conn, listener_id)
-        if again is None or again.id != item_id:  # answered meanwhile (a double submit)
-            return await _not_current(conn, listener_id, item_id, value)
-        done = await conn.execute(
+    reason = _exclusion(cur, value, correct)
+    first_open = (
+        sa.select(sa.func.min(items.c.position))
+        .where(items.c.listener_id == listener_id, items.c.answer.is_(None))
+        .scalar_subquery()
+    )
+
+    def write(conn: sa.Connection) -> Outcome:
+        if not db.sqlite:  # several hosts: one listener's answers one at a time
+            conn.execute(
+                sa.select(listeners.c.id).where(listeners.c.id == listener_id).with_for_update()
+            )
+        done = conn.execute(
             items.update()
-            .where(items.c.id == item_id, items.c.answer.is_(None))
+            .where(  # still unanswered, and still the item the listener is at
+                items.c.id == item_id,
+                items.c.listener_id == listener_id,
+                items.c.answer.is_(None),
+                items.c.position == first_open,
+            )
             .values(
                 answer=value,
                 correct=correct,
@@ -213,31 +239,34 @@ async def answer(
                 answered_at=now(),
             )
         )
-        if done.rowcount != 1:
-            raise SessionError("the item was answered meanwhile", 409)
-        reason = _exclusion(cur, value, correct)
+        if done.rowcount != 1:  # answered meanwhile (a double submit)
+            return _not_current(conn, listener_id, item_id, value)
         if reason:
-            lst = (
-                await conn.execute(sa.select(listeners).where(listeners.c.id == listener_id))
-            ).one()
-            text = f"{lst.exclusion}; {reason}" if lst.exclusion else reason
-            await conn.execute(
+            conn.execute(
                 listeners.update()
                 .where(listeners.c.id == listener_id)
-                .values(excluded=True, exclusion=text)
+                .values(
+                    excluded=True,
+                    exclusion=sa.case(
+                        (listeners.c.exclusion == "", reason),
+                        else_=listeners.c.exclusion + "; " + reason,
+                    ),
+                )
             )
         if nxt is not None:
-            await conn.execute(items.insert().values(**_row(listener_id, nxt)))
-    return Outcome(item_id, cur.phase, correct, cur.expected, False, nxt.params if nxt else None)
+            conn.execute(items.insert().values(**_row(listener_id, nxt)))
+        return Outcome(
+            item_id, cur.phase, correct, cur.expected, False, nxt.params if nxt else None
+        )
+
+    return await db.write(write)
 
 
-async def _not_current(conn: Any, listener_id: int, item_id: int, value: int) -> Outcome:
+def _not_current(conn: sa.Connection, listener_id: int, item_id: int, value: int) -> Outcome:
     """An answer to an item that is not the current one: a repeat of the stored answer is
     accepted (nothing changes); anything else is refused."""
-    row = (
-        await conn.execute(
-            sa.select(items).where(items.c.id == item_id, items.c.listener_id == listener_id)
-        )
+    row = conn.execute(
+        sa.select(items).where(items.c.id == item_id, items.c.listener_id == listener_id)
     ).first()
     if row is None:
         raise SessionError("no such item", 404)
@@ -296,22 +325,27 @@ async def finish(db: Database, listener_id: int, comment: str) -> None:
         raise SessionError(f"the comment is {len(comment)} characters long (at most {MAX_COMMENT})")
     if any(ord(ch) < 32 and ch not in "\n\r\t" for ch in comment):
         raise SessionError("the comment holds control characters")
-    async with db.tx() as conn:
-        if await _current(conn, listener_id) is not None:
+
+    def write(conn: sa.Connection) -> None:
+        open_ = conn.execute(
+            sa.select(items.c.id).where(
+                items.c.listener_id == listener_id, items.c.answer.is_(None)
+            )
+        ).first()
+        if open_ is not None:
             raise SessionError("the questions are not over yet", 409)
-        lst = (await conn.execute(sa.select(listeners).where(listeners.c.id == listener_id))).one()
-        if lst.finished_at is not None:
-            return
-        await conn.execute(
+        conn.execute(
             listeners.update()
-            .where(listeners.c.id == listener_id)
+            .where(listeners.c.id == listener_id, listeners.c.finished_at.is_(None))
             .values(comment=comment.strip() or None, finished_at=now())
         )
+
+    await db.write(write)
 
 
 async def all_rows(db: Database, campaign: str) -> tuple[list[Any], list[Any]]:
     """Every listener of ``campaign`` and every item of theirs (by listener, position)."""
-    async with db.tx() as conn:
+    async with db.read() as conn:
         lst = (
             await conn.execute(
                 sa.select(listeners)
@@ -334,15 +368,15 @@ __all__ = [
     "MAX_COMMENT",
     "TOKEN",
     "Outcome",
+    "State",
     "SessionError",
     "all_rows",
     "answer",
     "check_answer",
-    "current_item",
     "enroll",
     "find_listener",
     "finish",
     "own_item",
-    "progress",
     "pseudonym",
+    "state",
 ]

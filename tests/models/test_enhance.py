@@ -69,6 +69,16 @@ def test_the_enhancer_lowers_a_tiny_scorers_score(scorer):
     assert s["n"] == 2 and s["improved_within_bound"] == 1.0 and s["score_fell"] == 1.0
 
 
+def test_the_scorer_is_left_as_it_was(scorer):
+    scorer.train()
+    try:
+        enhance(scorer, tone_mix(), EnhanceConfig(steps=2))
+        assert scorer.training
+        assert all(p.requires_grad and p.grad is None for p in scorer.parameters())
+    finally:
+        scorer.eval()
+
+
 def test_block_masks_are_smooth_random_ones_are_not(scorer):
     x = tone_mix()
     kw = dict(steps=30, lr=0.1, alpha=0.0, beta=0.0)
@@ -96,6 +106,8 @@ def test_enhance_a_folder(tmp_path, scorer):
         for i in range(3):
             y, sr = sf.read(out / init / "sub" / f"clip{i}.wav")
             assert sr == SR and len(y) == (8000 if i < 2 else 11200)
+    one = enhance_paths(scorer, src / "clip0.wav", out, EnhanceConfig(steps=1))  # into a folder
+    assert one["rows"][0]["out"] == str(out / "clip0.wav") and (out / "clip0.wav").exists()
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no audio files"):
         enhance_paths(scorer, tmp_path / "empty", out)

@@ -55,7 +55,7 @@ class EnhanceConfig:
         default="block",
         metadata={"description": "block: smoothed rectangular blocks; random: per-cell noise"},
     )
-    steps: int = field(default=150, metadata={"description": "Adam steps per input"})
+    steps: int = field(default=100, metadata={"description": "Adam steps per input"})
     lr: float = field(default=0.05, metadata={"description": "Adam learning rate (nepers)"})
     alpha: float = field(
         default=0.05, metadata={"description": "weight of mean(M^2), closeness to the input"}
@@ -225,27 +225,33 @@ def enhance(scorer: Scorer, audio: Tensor, cfg: EnhanceConfig | None = None) -> 
     length) against the frozen ``scorer``; return the enhanced waveforms and the figures.
 
     The optimisation starts from the same seed for every call, so results are repeatable;
-    the scorer is put in eval mode (no dropout) and its weights are not changed.
+    the scorer runs in eval mode (no dropout; its mode is restored after) and only the
+    mask's parameters get gradients (the scorer's weights and their ``.grad`` are untouched).
     """
     cfg = cfg or EnhanceConfig()
-    scorer.eval()
-    for p in scorer.parameters():
-        p.requires_grad_(False)
     x = audio.detach().to(torch.float32)
     if x.dim() != 2:
         raise ValueError(f"audio: expected waveforms [B, T], got shape {tuple(x.shape)}")
+    was_training = scorer.training
+    scorer.eval()
+    try:
+        return _enhance(scorer, x, cfg)
+    finally:
+        scorer.train(was_training)
+
+
+def _enhance(scorer: Scorer, x: Tensor, cfg: EnhanceConfig) -> Enhanced:
     with torch.no_grad():
         stft = scorer.stft(x)
         spec = scorer.log_magnitude(stft)
         before = scorer.score_spectrogram(spec)
     mask = Mask(tuple(spec.shape), cfg)  # type: ignore[arg-type]
-    opt = torch.optim.Adam(mask.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam([mask.params], lr=cfg.lr)
     losses = []
     for _ in range(cfg.steps):
         terms = objective(scorer, spec, mask(), cfg)
         loss = terms["total"].sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (mask.params.grad,) = torch.autograd.grad(loss, [mask.params])
         opt.step()
         losses.append(loss.item() / len(x))
     with torch.no_grad():

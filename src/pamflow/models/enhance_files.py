@@ -180,8 +180,8 @@ def enhance_paths(
     if not items:
         raise ValueError(f"{inp}: no inputs to enhance (check --domain and --split)")
     modes = list(inits or [base.init])
-    single = source.is_file()
     dest = Path(out)
+    single = source.is_file() and not dest.is_dir()  # a file into a folder: OUT/<stem>.wav
     rows: list[dict[str, Any]] = []
     views: list[dict[str, Any]] = []
     total, done = len(items) * len(modes), 0

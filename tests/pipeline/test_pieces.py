@@ -40,25 +40,34 @@ def test_pieces_in_any_order_make_the_same_shard_files(whole, tmp_path):
     spec = build.prepare("jnd", SPEC, out)
     data = spec.model_dump(mode="json")
     pieces = build.plan_pieces("jnd", spec, 10)
-    parts = {p.shard: p.parts for p in pieces}
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for p in pieces:
+        spans.setdefault(p.shard, []).append((p.start, p.stop))
     first = pieces[0]
     build.build_piece("jnd", data, out, first)
     with pytest.raises(RuntimeError, match="a piece of it is missing"):
-        build.join_shard("jnd", data, out, first.shard, parts[first.shard])
+        build.join_shard("jnd", data, out, first.shard, spans[first.shard])
+    # a piece of another cut (a resumed build with more workers) is never joined
+    ours = {(p.start, p.stop) for p in pieces}
+    stale = [p for p in build.plan_pieces("jnd", spec, 4) if (p.start, p.stop) not in ours]
+    assert stale and stale[-1].shard == 1
+    build.build_piece("jnd", data, out, stale[-1])
     for p in reversed(pieces[1:]):
         info = build.build_piece("jnd", data, out, p)
         assert info["rows"] == p.stop - p.start and not info["skipped"]
     again = build.build_piece("jnd", data, out, pieces[-1])  # a rerun skips what is there
     assert again["skipped"]
-    for shard, n in parts.items():
-        assert build.join_shard("jnd", data, out, shard, n)["rows"] == 15
+    for shard, cut in spans.items():
+        assert build.join_shard("jnd", data, out, shard, cut)["rows"] == 15
     build.finalize("jnd", spec, out)
     a, b = storage.Dataset.open(whole), storage.Dataset.open(out)
     assert [s["sha256"] for s in a.info["shards"]] == [s["sha256"] for s in b.info["shards"]]
     assert row_digests(out) == row_digests(whole)
     assert sorted(os.listdir(out)) == ["build.json", "dataset.json", "shards"]
     # joining a shard that is complete only tidies its pieces away
-    assert build.join_shard("jnd", data, out, 0, parts[0])["skipped"]
+    assert build.join_shard("jnd", data, out, 0, spans[0])["skipped"]
+    with pytest.raises(ValueError, match="do not cover rows"):
+        build.join_shard("jnd", data, out, 1, spans[1][1:])
 
 
 def test_a_piece_outside_its_shard_is_refused(tmp_path, demo_corpus):

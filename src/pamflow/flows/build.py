@@ -77,9 +77,9 @@ def build_piece_task(
     task_run_name="{recipe}-join-{shard_index:05d}",
 )
 def join_shard_task(
-    recipe: str, spec: dict[str, Any], out: str, shard_index: int, parts: int
+    recipe: str, spec: dict[str, Any], out: str, shard_index: int, spans: list[tuple[int, int]]
 ) -> dict[str, Any]:
-    return {**lib.join_shard(recipe, spec, out, shard_index, parts), "worker": worker_name()}
+    return {**lib.join_shard(recipe, spec, out, shard_index, spans), "worker": worker_name()}
 
 
 def worker_name() -> str:
@@ -190,7 +190,13 @@ def build_dataset_flow(
         futures += made
         futures.append(
             join_shard_task.submit(
-                recipe, data, out, shard, len(group), wait_for=made, return_state=False
+                recipe,
+                data,
+                out,
+                shard,
+                [(p.start, p.stop) for p in group],
+                wait_for=made,
+                return_state=False,
             )
         )
     units_done = []

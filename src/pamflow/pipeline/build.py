@@ -220,7 +220,7 @@ def build_piece(
     head = {"index": piece.shard, "part": piece.part, "parts": piece.parts, "started": started}
     whole = piece.parts == 1
     if storage.shard_done(out, piece.shard) or (
-        not whole and storage.piece_done(out, piece.shard, piece.part)
+        not whole and storage.piece_done(out, piece.shard, piece.start, piece.stop)
     ):
         done = piece.stop - piece.start
         return {**head, "rows": done, "skipped": True, "seconds": 0.0, "ended": time.time()}
@@ -248,7 +248,9 @@ def build_piece(
         if whole:
             info = storage.write_shard(out, piece.shard, rows(), notes=notes, **options)
         else:
-            info = storage.write_piece(out, piece.shard, piece.part, rows(), notes=notes, **options)
+            info = storage.write_piece(
+                out, piece.shard, piece.start, piece.stop, rows(), notes=notes, **options
+            )
     for q in sources.bad:
         if (marker.get("claim"), q["id"]) not in _warned:  # once a process
             _warned.add((marker.get("claim"), q["id"]))
@@ -264,12 +266,23 @@ def build_piece(
 
 
 def join_shard(
-    recipe_name: str, spec_data: dict[str, Any], out: str, shard_index: int, parts: int
+    recipe_name: str,
+    spec_data: dict[str, Any],
+    out: str,
+    shard_index: int,
+    spans: list[tuple[int, int]],
 ) -> dict[str, Any]:
-    """Shard ``shard_index`` from its ``parts`` pieces, once every piece is written."""
+    """Shard ``shard_index`` from its pieces (their row ranges ``spans``), once every piece
+    is written."""
     spec = get_recipe(recipe_name).parse(spec_data)
+    plan = plan_shards(spec)[shard_index]
+    spans = [(int(a), int(b)) for a, b in spans]
+    if not spans or spans[0][0] != plan.start or spans[-1][1] != plan.stop:
+        raise ValueError(
+            f"shard {shard_index}: pieces {spans} do not cover rows {plan.start}..{plan.stop}"
+        )
     t0 = time.perf_counter()
-    info = storage.join_pieces(out, shard_index, parts, **_write_options(recipe_name, spec))
+    info = storage.join_pieces(out, shard_index, spans, **_write_options(recipe_name, spec))
     if info is None:
         raise RuntimeError(f"shard {shard_index}: a piece of it is missing; build again to make it")
     return {

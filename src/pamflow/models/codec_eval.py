@@ -177,7 +177,7 @@ def evaluate_codec(
 
 
 def draw_spectrograms(shown: dict[str, list[np.ndarray]], model: CodecNet, png: Path) -> Path:
-    """The paper's Figure 2: rows lossless / MP3 / prediction, one column per recording
+    """The paper's Figure 2: rows lossless / coded / prediction, one column per recording
     (levels in dB re full scale), into ``png``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -188,7 +188,7 @@ def draw_spectrograms(shown: dict[str, list[np.ndarray]], model: CodecNet, png: 
     cols = max(1, len(shown))
     fig = Figure(figsize=(4.2 * cols, 8.4), layout="constrained")
     FigureCanvasAgg(fig)
-    labels = ("lossless", "MP3 (ffmpeg)", f"prediction ({cfg.kind} net)")
+    labels = ("lossless", "coded (the real codec)", f"prediction ({cfg.kind} net)")
     image = None
     for c, (source, levels) in enumerate(shown.items()):
         for r, (label, level) in enumerate(zip(labels, levels, strict=True)):

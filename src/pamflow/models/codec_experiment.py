@@ -249,7 +249,7 @@ def _train_one(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     seconds = time.perf_counter() - tick
     model.eval()
     snrs, lsds, first = [], [], None

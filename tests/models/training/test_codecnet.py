@@ -15,7 +15,7 @@ import torch
 
 import pamflow
 from pamflow.models import registry
-from pamflow.models.codec_eval import cutoff_from_powers, lowpass
+from pamflow.models.codec_eval import cutoff_from_powers, evaluate_codec, lowpass
 from pamflow.models.codecnet import CodecNet, CodecNetConfig
 from pamflow.models.training.codecnet import CODEC_TASK, CodecNetTrainConfig, train_codecnet
 from pamflow.models.training.data import held_out
@@ -80,6 +80,23 @@ def test_config_presets_and_keras_decay():
         CodecNetTrainConfig(augment=True)
     cfg = registry.train_config("codecnet", {"model": {"kind": "time", "layers": 3}})
     assert cfg.model.kind == "time" and cfg.model.layers == 3
+
+
+def test_evaluation_finds_a_known_codec(pairs):
+    """The pairs' 'codec' is an ideal low-pass at 3 kHz: the evaluation measures that
+    cutoff, and its low-pass baseline is then (nearly) the coding itself."""
+    model = CodecNet(CodecNetConfig.tiny()).eval()  # untrained: the identity
+    args = dict(batch_size=8, device=torch.device("cpu"), clip_seconds=None)
+    res = evaluate_codec(model, [pairs], split="all", train_cfg={}, **args)
+    assert res["n"] == 24 and res["sources"] == 12
+    assert abs(res["cutoff_hz"] - 3000.0) <= 2 * 16000 / 256  # the window leaks a bin
+    assert res["lowpass"]["lsd_db"] < 0.2 * res["identity"]["lsd_db"]
+    assert res["prediction"]["spectral_l1"] == pytest.approx(
+        res["identity"]["spectral_l1"], abs=1e-4
+    )
+    assert not res["beats_lowpass"]
+    none = evaluate_codec(model, [pairs], split="eval", train_cfg={"eval_fraction": 1e-9}, **args)
+    assert none["n"] == 0  # no recording held out: nothing scored, no error
 
 
 def test_cutoff_is_where_the_coding_stays_under_the_lossless():

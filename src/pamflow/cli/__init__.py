@@ -36,6 +36,7 @@ ON_INTERRUPT = {
     "build": "complete shards are kept; run the same command again to resume",
     "train": "the last checkpoint is kept; run the same command with --resume to continue",
     "demo": "run it again to finish",
+    "listen": "every answer received is saved; serve again and sessions resume",
 }
 
 #: errors that are the user's to fix (a bad path, spec, config or dataset): exit 2

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.table import Table
+
 from pamflow.cli.base import command, console, err
 from pamflow.cli.helptext import _subcommand
 
@@ -98,7 +100,6 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
         serve(args.campaign, host=args.host, port=args.port, exporter=exporter, say=console.print)
         return 0
-    from pamflow.cli.commands import _print_summary
     from pamflow.flows.settings import absolute
     from pamflow.listen.campaign import load_campaign
     from pamflow.listen.export import export_campaign
@@ -115,5 +116,10 @@ def cmd_listen(args: argparse.Namespace) -> int:
         )
     if args.local and args.retrain:
         err.print("--local: no event was emitted, so --retrain fired nothing")
-    _print_summary(summary)
+    table = Table(title=f"{summary['recipe']} dataset of listening campaign {campaign.name}")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for k, v in summary.items():
+        table.add_row(k, str(v))
+    console.print(table)
     return 0

@@ -153,7 +153,7 @@ def item_page(c: Campaign, base: str, row: Any, done: int, total: int) -> str:
         progress = None
     else:
         progress = f"{done + 1}/{total}"
-        head = f'<p class="progress">Question {done + 1} of {total}</p>'
+        head = f'<h1>{escape(c.title)}</h1><p class="progress">Question {done + 1} of {total}</p>'
     inner = (
         f"{head}<div class=card><p>{ask} You may replay them.</p>"
         f'<div class="players">{players}</div>{_form(base, item, answers)}</div>'

@@ -211,3 +211,36 @@ def test_triplet_export_row_by_row(tmp_path, demo_corpus, serve, oracle, query, 
             ("reference", "a", "b"), replay(row, c.recipe_spec(), demo_sources), strict=True
         ):
             assert np.abs(_gained(x, gains[col]) - _stored(row[col])).max() < 2**-22
+
+
+def test_a_served_triplet_dataset_exports_its_own_rows(tmp_path, demo_corpus, serve, oracle):
+    from pamflow.pipeline.build import build_local
+
+    source = str(tmp_path / "triplets")
+    build_local("triplet", {"num_examples": 4, "shard_size": 4, "labels": "none", **FIELDS}, source)
+    c, _ = _campaign(
+        tmp_path,
+        {
+            "name": "served",
+            "kind": "2afc",
+            **FIELDS,
+            "2afc": {"dataset": source, "questions": 3, "pool": 3},
+        },
+    )
+    with serve(create_app(c)) as url:
+        asyncio.run(_visitors(url, oracle(c.database), [Visitor, Visitor]))
+    export_campaign(c, str(tmp_path / "out"))
+    src = Dataset.open(source)
+    original = {r["example_id"]: r for r in src.to_table(src.schema.names).to_pylist()}
+    out = Dataset.open(str(tmp_path / "out"))
+    rows = out.to_table(out.schema.names).to_pylist()
+    assert rows and sum(r["votes"] for r in rows) == 4  # 2 listeners x 2 plain questions
+    assert {r["example_id"] for r in rows} <= set(list(original)[:3])  # the pool: the first 3
+    for row in rows:
+        first = original[row["example_id"]]
+        assert (row["strength_a"], row["axis_b"]) == (first["strength_a"], first["axis_b"])
+        gains = json.loads(row["params"])["level"]["gain_db"]
+        for col in ("reference", "a", "b"):  # the dataset's audio, level-matched
+            assert (
+                np.abs(_gained(_stored(first[col]), gains[col]) - _stored(row[col])).max() < 2**-22
+            )

@@ -40,6 +40,7 @@ from pamflow.datasets.base import clip_at
 from pamflow.listen.campaign import Campaign
 from pamflow.listen.plan import ATTENTION, CALIBRATION, attention_text
 from pamflow.perturbations import Chain
+from pamflow.storage.codec import decode_audio
 
 #: the highest peak level matching allows, linear (-0.5 dBFS)
 PEAK = 10 ** (-0.5 / 20)
@@ -132,29 +133,36 @@ class Renderer:
         return replay({"params": p}, self.spec, self.sources)
 
     def _dataset_row(self, path: str, example_id: str) -> dict[str, Any]:
-        with self._lock:
-            found = self._rows.get(example_id)
-        if found is not None:
-            return found
-        import pyarrow.compute as pc
-
+        """A served dataset's triplet, decoded at the campaign's rate. The pool's rows (the
+        dataset's first ``2afc.pool``) are read once, still encoded; each is decoded when
+        first asked for."""
         from pamflow.storage import Dataset
 
-        ds = Dataset.open(path)
-        table = ds.to_table(["example_id", "reference", "a", "b"])
-        table = table.filter(pc.equal(table.column("example_id"), example_id))
-        if table.num_rows != 1:
-            raise KeyError(f"{path}: no row {example_id!r}")
-        row = table.to_pylist()[0]
-        out: dict[str, Any] = {}
-        for col in ("reference", "a", "b"):
-            x, sr = ds.decode_audio(row[col])
-            out[col] = resample(x, sr, self.sr).astype(np.float32) if sr != self.sr else x
-        n = min(v.size for v in out.values())
-        out = {k: v[:n] for k, v in out.items()}
         with self._lock:
-            self._rows[example_id] = out
-        return out
+            found = self._rows.get(example_id)
+        if found is None:
+            ds = Dataset.open(path)
+            encoded: dict[str, Any] = {}
+            for row in ds.iter_rows(["example_id", "reference", "a", "b"], decode_json=False):
+                encoded[row["example_id"]] = row
+                if len(encoded) >= self.c.afc.pool:
+                    break
+            with self._lock:
+                for eid, row in encoded.items():
+                    self._rows.setdefault(eid, {"encoded": row})
+                found = self._rows.get(example_id)
+            if found is None:
+                raise KeyError(f"{path}: no row {example_id!r} among its first {self.c.afc.pool}")
+        if "encoded" in found:
+            out: dict[str, Any] = {}
+            for col in ("reference", "a", "b"):
+                x, sr = decode_audio(found["encoded"][col])
+                out[col] = resample(x, sr, self.sr).astype(np.float32) if sr != self.sr else x
+            n = min(v.size for v in out.values())
+            found = {k: v[:n] for k, v in out.items()}
+            with self._lock:
+                self._rows[example_id] = found
+        return found
 
     def _calibration(self, params: dict[str, Any]) -> np.ndarray:
         x = self.sources.load(params["source_id"], self.sr)[: int(3 * self.sr)]

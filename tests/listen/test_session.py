@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import secrets
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -202,10 +203,10 @@ def test_links_carry_unguessable_tokens(site, query):
         assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", t) for t in tokens)  # 256 random bits
         stored = {h for (h,) in query(c.database, "SELECT token_hash FROM listeners")}
         assert {hashlib.sha256(t.encode()).hexdigest() for t in tokens} <= stored
-        files = [p for p in c.database.removeprefix("sqlite:///").rsplit("/", 1)[:1]]
-        from pathlib import Path
-
-        for f in Path(files[0]).glob("safe.db*"):  # the database and its WAL: no token
+        database = Path(c.database.removeprefix("sqlite:///"))
+        files = list(database.parent.glob("safe.db*"))  # the database and its WAL: no token
+        assert database in files
+        for f in files:
             data = f.read_bytes()
             assert not any(t.encode() in data for t in tokens), f
         for bad in (
@@ -292,7 +293,7 @@ def test_inputs_are_validated_and_size_limited(site, query):
         assert 'data-phase="done"' in client.get(link).text
 
 
-def test_every_admin_route_needs_the_token(site, demo_corpus):
+def test_every_admin_route_needs_the_token(site, demo_corpus, query):
     url, c, app = site
     admin_routes = [
         (m, r.path.replace("{lid}", "1"))
@@ -322,6 +323,15 @@ def test_every_admin_route_needs_the_token(site, demo_corpus):
         assert client.get("/admin").status_code == 200  # the cookie
         bearer = {"Authorization": f"Bearer {ADMIN}"}
         assert httpx.get(f"{url}/admin/summary.json", headers=bearer).status_code == 200
+        # what the admin reaches with it: a listener's page, the answers, an export
+        page = client.get("/admin/listeners/1")
+        assert page.status_code == 200 and "L0001" in page.text
+        answers = client.get("/admin/answers.csv").text.splitlines()
+        assert answers[0].startswith("listener,excluded,item,position,phase")
+        assert len(answers) - 1 == query(c.database, "SELECT count(*) FROM items")[0][0]
+        exported = client.post("/admin/export")
+        assert exported.status_code == 200 and 'data-phase="exported"' in exported.text
+        assert len(list(Path(c.export_dir).glob("safe-*/dataset.json"))) == 1
     with httpx.Client(base_url=url) as client:
         assert client.get("/admin/listeners/1").status_code == 401  # a fresh client: no cookie
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ def _enhance_fields() -> list[dataclasses.Field[Any]]:
 
 def add_enhance_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     """The ``enhance`` subcommand (called by :func:`pamflow.cli.parser.build_parser`)."""
-    from pamflow.models.enhance import EnhanceConfig
+    from pamflow.models.enhance import MIN_DROP, EnhanceConfig
     from pamflow.models.enhance_files import LSD_BOUND_DB
 
     s = _subcommand(
@@ -54,11 +55,15 @@ def add_enhance_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None
         help="block: the paper's smoothed rectangular blocks; random: per-cell noise (the "
         "paper's adversarial ablation); both: each in turn, into OUT/block and OUT/random",
     )
+    hints = typing.get_type_hints(EnhanceConfig)
     for f in _enhance_fields():
-        conv = int if str(f.type).startswith("int") else float  # int, int | None, float
+        kind = hints[f.name]
+        choices = typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else None
+        conv = str if choices else int if int in (kind, *typing.get_args(kind)) else float
         s.add_argument(
             "--" + f.name.replace("_", "-"),
             type=conv,
+            choices=choices,
             default=f.default,
             help=_escape(f"{f.metadata['description']} (default: {_shown(f.default)})"),
         )
@@ -80,6 +85,12 @@ def add_enhance_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None
         type=float,
         default=LSD_BOUND_DB,
         help="the LSD (dB) an improved input may be from its input",
+    )
+    s.add_argument(
+        "--min-drop",
+        type=float,
+        default=MIN_DROP,
+        help="how much an improved input's score must fall",
     )
     s.add_argument("--json", help="also write every figure as JSON here (default: not written)")
     s.add_argument(
@@ -127,6 +138,7 @@ def cmd_enhance(args: argparse.Namespace) -> int:
         limit=args.limit,
         batch_size=args.batch_size,
         lsd_bound_db=args.lsd_bound,
+        min_drop=args.min_drop,
         keep=args.report_items if args.report else 0,
         progress=progress,
     )

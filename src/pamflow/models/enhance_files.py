@@ -17,7 +17,8 @@ writes into ``OUT/<init>/``. Inputs of one length are enhanced in batches (each 
 own mask). The result holds a record an input (scores before and after, log-spectral
 distance, mask size) and, for each initialisation, :func:`pamflow.models.enhance.summarise`
 over them: the share of inputs whose score moved towards the good domain while their
-log-spectral distance to the input stayed within ``lsd_bound_db``.
+log-spectral distance to the input stayed within ``lsd_bound_db`` (its score fell by
+``min_drop`` or more), and the share that crossed from cheap (>= 0.5) to good.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import torch
 from pamflow.audio import AUDIO_EXTENSIONS, encode, load
 from pamflow.models import registry
 from pamflow.models.checkpoint import load_checkpoint
-from pamflow.models.enhance import EnhanceConfig, Enhanced, Init, enhance, summarise
+from pamflow.models.enhance import MIN_DROP, EnhanceConfig, Enhanced, Init, enhance, summarise
 from pamflow.models.scorer import Scorer
 from pamflow.storage.files import atomic_write_bytes, resolve
 
@@ -163,6 +164,7 @@ def enhance_paths(
     limit: int | None = None,
     batch_size: int = 8,
     lsd_bound_db: float = LSD_BOUND_DB,
+    min_drop: float = MIN_DROP,
     keep: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
@@ -203,7 +205,9 @@ def enhance_paths(
             done += len(idx)
             if progress is not None:
                 progress(done, total)
-    summary = {m: summarise([r for r in rows if r["init"] == m], lsd_bound_db) for m in modes}
+    summary = {
+        m: summarise([r for r in rows if r["init"] == m], lsd_bound_db, min_drop) for m in modes
+    }
     return {
         "input": str(inp),
         "output": str(out),
@@ -258,8 +262,9 @@ def format_rows(result: dict[str, Any]) -> str:
     for mode, s in result["summary"].items():
         lines.append(
             f"{mode}: {s['n']} input(s), score {s['score_before']:.3f} -> {s['score_after']:.3f}"
-            f" (0 = good), {100 * s['improved_within_bound']:.0f} % moved towards good within "
-            f"LSD <= {s['lsd_bound_db']:g} dB (mean LSD {s['lsd_db']:.2f} dB, mask RMS "
+            f" (0 = good), {100 * s['improved_within_bound']:.0f} % moved towards good by "
+            f">= {s['min_drop']:g} within LSD <= {s['lsd_bound_db']:g} dB, "
+            f"{100 * s['crossed_to_good']:.0f} % crossed 0.5 (mean LSD {s['lsd_db']:.2f} dB, mask RMS "
             f"{s['mask_rms_db']:.2f} dB)"
         )
     return "\n".join(lines)

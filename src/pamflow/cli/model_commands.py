@@ -110,6 +110,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             device=args.device,
             split=args.split,
             figures=args.figures,
+            baselines=not args.no_baselines,
         )
     except ValueError as e:
         if "weights_only" in str(e) or "Weights only" in str(e):  # torch's advice, not ours

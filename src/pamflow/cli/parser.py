@@ -362,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a folder for the figures a model's own evaluation draws, e.g. codecnet's "
         "spectrograms (default: none drawn)",
     )
+    s.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="leave out the baselines (LSD, multi-resolution STFT, SI-SDR, PESQ where "
+        "installed) computed beside each figure (default: computed; intervals always are)",
+    )
     add_experiment_parser(sub, parents)  # pamflow experiment: in cli/experiments.py
     add_enhance_parser(sub, parents)  # pamflow enhance: in cli/enhance.py
 

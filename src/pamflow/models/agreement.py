@@ -1,12 +1,13 @@
 """How well a metric's outputs agree with labels, as plain functions of arrays: ROC AUC,
-the best threshold's accuracy, 2AFC accuracy, Spearman and Pearson correlations, and
-monotonicity within sequences. :mod:`pamflow.models.evaluate` and the models' own
+the best threshold's accuracy, 2AFC accuracy, Spearman and Pearson correlations,
+monotonicity within sequences, precision@K of a retrieval, and percentile bootstrap
+intervals of any of them. :mod:`pamflow.models.evaluate` and the models' own
 evaluations (``ModelEntry.evaluators``) read them."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -86,8 +87,53 @@ def monotonicity(
     }
 
 
+def precision_at_k(distances: ArrayLike, labels: ArrayLike, k: int) -> np.ndarray:
+    """Per query (each row of the ``[N, N]`` distance matrix), the share of its ``k``
+    nearest *other* items that have its label: the retrieval's precision@K (the mean over
+    queries is the papers' MP@K). Ties in distance are broken by index."""
+    d = np.array(distances, dtype=float)
+    y = np.asarray(labels)
+    n = len(y)
+    if d.shape != (n, n):
+        raise ValueError(f"precision_at_k: distances {d.shape} for {n} labels")
+    if not 1 <= k < n:
+        raise ValueError(f"precision_at_k: need 1 <= k < {n} items, got k={k}")
+    np.fill_diagonal(d, np.inf)
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return np.mean(y[nearest] == y[:, None], axis=1)
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray], float | None],
+    n: int,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of ``statistic(rows)``: ``n_boot`` resamples of the
+    ``n`` row indices with replacement (one generator seeded by ``seed``, so the interval is
+    reproducible); resamples where the statistic is undefined (None or NaN) are skipped.
+    ``(low, high)`` at ``level``, or None when fewer than half the resamples are defined."""
+    if n < 1:
+        return None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        v = statistic(rng.integers(0, n, n))
+        if v is not None and np.isfinite(v):
+            values.append(float(v))
+    if len(values) < n_boot / 2:
+        return None
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 __all__ = [
     "best_threshold_accuracy",
+    "bootstrap_ci",
+    "precision_at_k",
     "monotonicity",
     "pearson",
     "roc_auc",

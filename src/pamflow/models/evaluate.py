@@ -29,7 +29,14 @@ by its kind (told by its columns) and returns a JSON-able dict:
   *negated* distance and the MOS (higher is better for any metric), over ``n`` pairs.
 
 Other recipes are evaluated by the models whose registry entry declares an evaluator for
-them (``ModelEntry.evaluators``: recipe -> function), e.g. the scorer on ``domain`` datasets.
+them (``ModelEntry.evaluators``: recipe -> function), e.g. the scorer on ``domain`` datasets,
+NORESQA and CDPAM on ``levels`` datasets (quality-based retrieval, :mod:`pamflow.models.measured`).
+
+Every headline figure (jnd AUC, triplet 2AFC accuracy, nmr preference accuracy and Δ
+error, mos Spearman) also comes as ``<name>_figure``: its sample size, a bootstrap
+interval, and the baselines (LSD, multi-resolution STFT, SI-SDR, PESQ where installed)
+computed on the same rows with their intervals and verdicts (:mod:`pamflow.models.measured`;
+``baselines=False`` leaves the baselines out).
 
 The distance of a pair is ``model.distance(test, reference)``, the interface every
 registered model answers (for NORESQA its score against the one reference).
@@ -53,7 +60,8 @@ from torch import Tensor
 
 from pamflow.audio import load as load_audio
 from pamflow.datasets import get_recipe, recipe_names
-from pamflow.models import registry
+from pamflow.measures import baselines as bl
+from pamflow.models import measured, registry
 from pamflow.models.agreement import (
     best_threshold_accuracy,
     monotonicity,
@@ -272,7 +280,9 @@ def nmr_metrics(out: dict) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def mos_metrics(model: MetricModel, mos_csv: str | os.PathLike, device: torch.device) -> dict:
+def mos_metrics(
+    model: MetricModel, mos_csv: str | os.PathLike, device: torch.device, baselines: bool = True
+) -> dict:
     """Correlations of the negated distance with MOS over the pairs of ``mos_csv``."""
     path = Path(mos_csv)
     with open(path, newline="", encoding="utf-8-sig") as f:
@@ -287,6 +297,8 @@ def mos_metrics(model: MetricModel, mos_csv: str | os.PathLike, device: torch.de
     except ValueError:
         lines = lines[1:]  # a header: its MOS column is not a number
     sr, dist, mos = model.config.sample_rate, [], []
+    fns = bl.baseline_distances(sr) if baselines else {}
+    base: dict[str, list[float]] = {name: [] for name in fns}
     for number, row in lines:
         if not re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", row[2]):
             raise ValueError(f"{path}: line {number}: MOS {row[2]!r} is not a number")
@@ -301,8 +313,15 @@ def mos_metrics(model: MetricModel, mos_csv: str | os.PathLike, device: torch.de
         pair = [torch.from_numpy(a[:n])[None].to(device) for a in (ref, test)]
         dist.append(float(pair_distance(model, *pair)[0]))
         mos.append(score)
+        for name, fn in fns.items():
+            base[name].append(fn(ref[:n], test[:n]))
     neg = [-d for d in dist]
-    return {"n": len(mos), "spearman": spearman(neg, mos), "pearson": pearson(neg, mos)}
+    return {
+        "n": len(mos),
+        "spearman": spearman(neg, mos),
+        "pearson": pearson(neg, mos),
+        "spearman_figure": measured.mos_figure(dist, mos, base if baselines else None),
+    }
 
 
 def evaluate(
@@ -316,6 +335,7 @@ def evaluate(
     clip_seconds: float | None = None,
     split: Literal["all", "eval"] = "all",
     figures: str | os.PathLike | None = None,
+    baselines: bool = True,
 ) -> dict[str, Any]:
     """Evaluate the metric in checkpoint ``ckpt`` (or a model: anything with
     ``config.sample_rate`` whose ``distance(test, reference)`` returns distances ``[B]``) on
@@ -323,7 +343,8 @@ def evaluate(
     docstring for the metrics. Audio is resampled to the model's rate; ``clip_seconds`` crops
     the centre of every row (whole rows by default). ``split="eval"`` keeps only the rows
     the training run in ``ckpt`` held out (its ``eval_fraction`` and ``split_key``).
-    ``figures``: a folder where a model's own evaluators draw their figures (PNG)."""
+    ``figures``: a folder where a model's own evaluators draw their figures (PNG).
+    ``baselines``: compute the baselines beside each figure (False: intervals only)."""
     train_cfg: dict[str, Any] = {}
     if is_model(ckpt):  # an nn.Module, else a checkpoint path
         model = ckpt
@@ -380,9 +401,20 @@ def evaluate(
             results["triplet"] = triplet_metrics(out, min_agreement)
         else:
             results["nmr"] = nmr_metrics(out)
+        base = None
+        if baselines:
+            base = measured.baseline_rows(
+                kind,
+                paths,
+                sample_rate=model.config.sample_rate,
+                split=split,
+                train_cfg=train_cfg,
+                clip_seconds=clip_seconds,
+            )
+        measured.attach(kind, results[kind], out, base)
         results[kind]["datasets"] = paths
     if mos_csv is not None:
-        results["mos"] = {**mos_metrics(model, mos_csv, dev), "csv": str(mos_csv)}
+        results["mos"] = {**mos_metrics(model, mos_csv, dev, baselines), "csv": str(mos_csv)}
     return results
 
 
@@ -398,6 +430,10 @@ def format_table(results: dict[str, Any]) -> str:
             rows.append((prefix, f"{value:d}"))
         elif isinstance(value, float) and math.isfinite(value):
             rows.append((prefix, f"{value:.4g}"))
+        elif prefix.endswith(".verdict"):
+            rows.append((prefix, str(value)))
+        elif prefix.endswith("ci95") and isinstance(value, list):
+            rows.append((prefix, "[" + ", ".join(f"{v:.4g}" for v in value) + "]"))
 
     for key, value in results.items():
         if isinstance(value, dict):

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from pamflow.models import registry
 from pamflow.models.cdpam import CDPAM, CDPAMConfig
 from pamflow.models.losses import nt_xent, triplet_margin_ranking
+from pamflow.models.measured import levels_evaluator
 from pamflow.models.training.config import TrainConfig
 from pamflow.models.training.data import RowFilter, not_null
 from pamflow.models.training.dpam import JND_TASK
@@ -305,6 +306,7 @@ ENTRY = registry.register(
             ),
         ),
         description="contrastive encoder + weighted-MLP distance (CDPAM, three stages)",
+        evaluators={"levels": levels_evaluator},
     )
 )
 #: the stage names, in order

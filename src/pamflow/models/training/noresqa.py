@@ -23,6 +23,7 @@ from torch import Tensor
 
 from pamflow.models import registry
 from pamflow.models.losses import noresqa_loss
+from pamflow.models.measured import levels_evaluator
 from pamflow.models.noresqa import NORESQA, NORESQAConfig
 from pamflow.models.training.config import TrainConfig
 from pamflow.models.training.data import float_column, not_null
@@ -110,5 +111,6 @@ ENTRY = registry.register(
             ),
         ),
         description="quality relative to a non-matching reference (NORESQA)",
+        evaluators={"levels": levels_evaluator},
     )
 )

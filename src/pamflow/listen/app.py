@@ -15,7 +15,6 @@ framing; pages are not cached.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import hmac
@@ -63,8 +62,7 @@ class Served:
         self.renderer = Renderer(campaign, sources)
         self.admin_token = admin_token
         self.exporter = exporter
-        self.cpu: anyio.CapacityLimiter | None = None
-        self.background: set[asyncio.Task[Any]] = set()
+        self.cpu: anyio.CapacityLimiter | None = None  # threads rendering audio at once
 
     async def render(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.cpu is None:

@@ -147,3 +147,12 @@ def test_pamflow_eval_reports_figures_with_intervals_and_baselines(tiny_data, tm
     # two levels of white noise 100 strength apart, 6 clips each (so at most 5 of 10
     # neighbours share the level): the long-term spectra tell the levels apart
     assert 0.45 <= p10["baselines"]["lsd"]["value"] <= 0.5
+
+
+def test_without_baselines_figures_keep_their_intervals(tiny_data):
+    from pamflow.models.evaluate import evaluate
+
+    torch.manual_seed(0)
+    res = evaluate(NORESQA(NORESQAConfig.tiny()), list(tiny_data), baselines=False)
+    for fig in (res["nmr"]["preference_figure"], res["levels"]["precision_at_10"]):
+        assert "baselines" not in fig and fig["ci95"][0] <= fig["value"] <= fig["ci95"][1]

@@ -45,6 +45,7 @@ registered model answers (for NORESQA its score against the one reference).
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import math
 import os
@@ -373,6 +374,7 @@ def evaluate(
     }
     for kind, paths in by_kind.items():
         if kind in own:  # e.g. the scorer on domain datasets (its entry's evaluators)
+            takes = inspect.signature(own[kind]).parameters  # levels: baselines=
             results[kind] = own[kind](
                 model,
                 paths,
@@ -382,6 +384,7 @@ def evaluate(
                 device=dev,
                 clip_seconds=clip_seconds,
                 figures=None if figures is None else Path(figures),
+                **({"baselines": baselines} if "baselines" in takes else {}),
             )
             results[kind]["datasets"] = paths
             continue

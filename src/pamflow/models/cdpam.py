@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from pamflow.models import lean
 from pamflow.models.dpam import waveform_batch, waveform_pair
 
 
@@ -148,15 +149,27 @@ class CDPAMEncoder(nn.Module):
             nn.Conv1d(a, b, k, padding=k // 2) for a, b in zip(c_in, cfg.channels, strict=True)
         )
         self.norms = nn.ModuleList(nn.BatchNorm1d(c) for c in cfg.channels)
+        #: when training, run :func:`pamflow.models.lean.encode`: the same outputs and
+        #: gradients in a fraction of the memory, for 5/3 of the time (a setting of the
+        #: training run, not of the model: not in the state dict)
+        self.checkpointing = False
 
     def forward(self, x: Tensor) -> Tensor:
         h = waveform_batch(x, "x")
+        if self.checkpointing and self._trains(h) and lean.usable(self):
+            return lean.encode(self, h).mean(dim=2)
         cfg, n = self.config, len(self.convs)
         for i, (conv, bn) in enumerate(zip(self.convs, self.norms, strict=True)):
             h = F.leaky_relu(bn(conv(h)), cfg.leaky_slope)
             if (i + 1) % cfg.decimate_every == 0 and i < n - 1:
                 h = h[:, :, ::2]
         return h.mean(dim=2)
+
+    def _trains(self, h: Tensor) -> bool:
+        """Whether this forward pass records a graph to differentiate."""
+        return torch.is_grad_enabled() and (
+            h.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
 
 
 class WeightedMLPDistance(nn.Module):

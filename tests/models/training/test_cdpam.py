@@ -1,5 +1,6 @@
 """Training CDPAM (models/training/cdpam.py): the three stages chained, each lowering its
-loss; the triplet stage's agreement filter."""
+loss; the triplet stage's agreement filter; the encoder checkpointed where it trains on
+the CPU."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 
 from pamflow.models import checkpoint as ck
-from pamflow.models import registry
+from pamflow.models import lean, registry
 from pamflow.models.cdpam import CDPAM, CDPAMConfig
 from pamflow.models.training import (
     CDPAMTrainConfig,
@@ -77,3 +78,32 @@ def test_triplet_min_agreement_filters_rows(triplets, tmp_path):
     init = registry.save_model(tmp_path / "init.pt", CDPAM(cfg.model))
     s = cdpam_triplet([triplets], tmp_path / "run", init, cfg)
     assert s["train_rows"] == sum(0.5 + 0.02 * i >= 0.8 for i in range(24))  # 9 rows
+
+
+def test_checkpointing_auto_is_on_where_the_encoder_trains_at_full_size_on_the_cpu():
+    full = CDPAMTrainConfig(device="cpu")  # batch 16 of 2.5 s: 26 GiB kept without it
+    assert full.checkpointing == "auto" and full.checkpoints(True, 2)
+    assert not full.checkpoints(False, 2)  # a frozen encoder keeps nothing
+    assert not CDPAMTrainConfig(device="cpu", checkpointing="off").checkpoints(True, 2)
+    small = CDPAMTrainConfig.tiny(device="cpu")  # a few MiB: not worth the recomputation
+    assert not small.checkpoints(True, 3)
+    assert CDPAMTrainConfig.tiny(checkpointing="on").checkpoints(True, 3)
+    assert "checkpointing" in full.resumable_changes()  # loss and gradients do not change
+
+
+def test_training_takes_the_checkpointed_encoder_when_set(contrastive, jnd, tmp_path, monkeypatch):
+    calls: list[bool] = []
+    encode = lean.encode
+    monkeypatch.setattr(lean, "encode", lambda enc, h: calls.append(True) or encode(enc, h))
+    cfg = CDPAMTrainConfig.tiny(max_steps=1, eval_fraction=0.0, checkpointing="on")
+    a = cdpam_contrastive([contrastive], tmp_path / "a", cfg)
+    assert calls and ck.load_checkpoint(a["model"])["extra"]["meta"]["checkpointing"] is True
+    calls.clear()
+    off = CDPAMTrainConfig.tiny(max_steps=1, eval_fraction=0.0, checkpointing="off")
+    cdpam_contrastive([contrastive], tmp_path / "off", off)
+    assert not calls
+    # stage jnd with its encoder frozen: nothing to checkpoint; fine-tuning it: checkpointed
+    b = cdpam_jnd([jnd], tmp_path / "b", a["model"], cfg)
+    assert not calls and ck.load_checkpoint(b["model"])["extra"]["meta"]["checkpointing"] is False
+    tuned = CDPAMTrainConfig.tiny(train_encoder=True, checkpointing="on")
+    assert from_stage(a["model"], tuned).encoder.checkpointing

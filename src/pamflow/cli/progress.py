@@ -4,13 +4,17 @@ The training loop rewrites ``RUN/progress.json`` (and ``RUN/STAGE/progress.json`
 model trained in stages) every half second, wherever it runs: in this process, or on a Dask
 worker when ``--cluster`` is given (the run folder is shared storage then). A thread here
 reads the newest one and draws step of total, loss, examples/s and ETA, and prints one
-line when an epoch's held-out figures arrive.
+line when an epoch's held-out figures arrive. Where stderr is no terminal (a log file, a
+pipe), where a live bar shows nothing until it stops, each run prints a plain line instead:
+when it is first seen, every :data:`PLAIN_EVERY_S` seconds (a step of full-size CDPAM on a
+CPU takes minutes) and when it is done.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +57,10 @@ def _figures(values: dict[str, Any]) -> str:
     return ", ".join(shown[:6])
 
 
+#: seconds between two plain progress lines of a run (stderr not a terminal)
+PLAIN_EVERY_S = 30.0
+
+
 def _eta(seconds: Any) -> str:
     if not isinstance(seconds, int | float):
         return "ETA -"
@@ -61,10 +69,28 @@ def _eta(seconds: Any) -> str:
     return f"ETA {h}:{m:02d}:{s:02d}" if h else f"ETA {m}:{s:02d}"
 
 
+def _plain(name: str, state: dict[str, Any], elapsed: float) -> str:
+    """One line of where a run is, for a console that is not a terminal."""
+    loss, rate = state.get("loss"), state.get("examples_per_s")
+    parts = [
+        f"step {state.get('step', 0)}/{state.get('total_steps', '?')}",
+        f"epoch {min(state.get('epoch', 0) + 1, state.get('epochs', 1))}/{state.get('epochs', '?')}",
+        f"loss {loss:.4f}" if isinstance(loss, float) else "",
+        f"{rate:.1f} ex/s" if isinstance(rate, float) else "",
+        "done" if state.get("done") else _eta(state.get("eta_s")),
+        f"{int(elapsed) // 60}:{int(elapsed) % 60:02d} elapsed",
+    ]
+    return f"{name}: " + ", ".join(p for p in parts if p)
+
+
 @contextmanager
-def training_progress(out: str | Path, console: Console, every_s: float = 0.5) -> Iterator[None]:
+def training_progress(
+    out: str | Path, console: Console, every_s: float = 0.5, plain_every_s: float = PLAIN_EVERY_S
+) -> Iterator[None]:
     """Show the progress of the run writing into ``out`` while the body runs."""
     out = Path(out)
+    start = time.monotonic()
+    said: dict[str, tuple[float, bool]] = {}  # run -> (when its last plain line was, done)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -116,6 +142,16 @@ def training_progress(out: str | Path, console: Console, every_s: float = 0.5) -
                 f"held-out {_figures(record)}"
             )
         printed[folder] = max(printed.get(folder, 0), len(evals))
+        if not progress.console.is_terminal:
+            now, done = time.monotonic(), bool(state.get("done"))
+            last = said.get(name)
+            if (
+                last is None
+                or (done and not last[1])
+                or (not done and now - last[0] >= plain_every_s)
+            ):
+                progress.console.print(_plain(name, state, now - start))
+                said[name] = (now, done)
 
     def watch() -> None:
         while not stop.wait(every_s):

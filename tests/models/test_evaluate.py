@@ -265,6 +265,10 @@ def test_mos_correlations(tmp_path):
     assert res["n"] == 6
     assert res["spearman"] == pytest.approx(1.0)
     assert res["pearson"] == pytest.approx(stats.pearsonr(neg, mos).statistic, abs=1e-6)
+    fig = res["spearman_figure"]  # issue 17: the interval and the baselines on the same pairs
+    assert fig["n"] == 6 and fig["value"] == pytest.approx(1.0) and fig["ci95"][1] == 1.0
+    assert {"lsd", "mrstft", "sisdr"} <= set(fig["baselines"])
+    assert all(-1 <= b["value"] <= 1 for b in fig["baselines"].values())
 
 
 def test_metric_functions_on_edge_cases():

@@ -284,8 +284,15 @@ def test_a_cluster_build_runs_its_shards_on_the_dask_workers(service, cluster_bu
     assert ds.to_table(["example_id"]).num_rows == 16  # rows counted, not read from metadata
     assert len(set(ds.to_table(["example_id"]).column("example_id").to_pylist())) == 16
     (inner,) = service.api.subflow_runs(cluster_build.run["id"])
-    shards = [t for t in service.api.task_runs(inner["id"]) if t["name"].startswith("jnd-shard")]
-    assert len(shards) == 4 and all(t["state_type"] == "COMPLETED" for t in shards)
+    tasks = service.api.task_runs(inner["id"])
+    units = [t for t in tasks if t["name"].startswith("jnd-shard")]
+    joins = [t for t in tasks if t["name"].startswith("jnd-join")]
+    assert all(t["state_type"] == "COMPLETED" for t in units + joins)
+    # 4 shards, each made whole or as pieces (whole sequences) joined by a join task
+    covered = {t["name"][len("jnd-shard-") :][:5] for t in units}
+    assert covered == {"00000", "00001", "00002", "00003"}
+    pieced = {t["name"][len("jnd-shard-") :][:5] for t in units if "-piece-" in t["name"]}
+    assert {t["name"][len("jnd-join-") :] for t in joins} == pieced
     placement = service.api.artifact("dataset-jnd")
     assert placement is not None
     rows = [
@@ -294,7 +301,7 @@ def test_a_cluster_build_runs_its_shards_on_the_dask_workers(service, cluster_bu
         if line.startswith("| ") and line.split("|")[1].strip().isdigit()
     ]
     print("placement:", [(r[0].strip(), r[1].strip()) for r in rows])
-    assert len(rows) == 4
+    assert len(rows) == len(units)  # one line per work unit
     assert all(r[1].strip().startswith(("cpu-", "gpu-")) for r in rows)  # Dask workers ran them
 
 

@@ -31,8 +31,13 @@ def trained_like(name: str) -> torch.nn.Module:
             p.add_(0.1 * torch.randn_like(p))
     model.train()
     with torch.no_grad():
-        model(torch.randn(2, 2000), torch.randn(2, 2000))  # update running statistics
+        model(*_inputs(model, torch.randn(2, 2000), torch.randn(2, 2000)))  # running stats
     return model.eval()
+
+
+def _inputs(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """A pair model's forward takes (x, y); a no-reference one (scorer) takes x alone."""
+    return (x, y) if len(inspect.signature(model.forward).parameters) == 2 else (x,)
 
 
 def pickled_globals(path) -> set[str]:
@@ -68,8 +73,7 @@ def test_round_trip_reproduces_outputs(tmp_path, name):
     loaded = registry.load_model(path)
     assert type(loaded) is type(model) and loaded.config == model.config
     assert not loaded.training
-    # a pair model's forward takes (x, y); a no-reference one (scorer) takes x alone
-    inputs = (x, y) if len(inspect.signature(model.forward).parameters) == 2 else (x,)
+    inputs = _inputs(model, x, y)
     with torch.no_grad():
         a, b = model(*inputs), loaded(*inputs)
     if isinstance(a, dict):

@@ -9,10 +9,11 @@ Hz, 26 GiB for a contrastive batch of 16 pairs (32 waveforms).
 
 What this module keeps instead, with the same numbers (activation checkpointing):
 
-- each block of layers (up to a decimation) is one :class:`_Block`, an autograd function
-  that keeps only its input. Its backward pass works back from the block's last layer: it
-  computes the layer's input again from the block's input (without a graph), then runs
-  the layer again and backpropagates through it;
+- the encoder runs as segments of :data:`BLOCKS` blocks (a block: the layers up to a
+  decimation), each one :class:`_Segment`, an autograd function that keeps only its input.
+  Its backward pass works back from the segment's last block and each block's last layer:
+  it computes the block's input again from the segment's, the layer's input from the
+  block's (without a graph), then runs the layer again and backpropagates through it;
 - a layer runs a group of its output channels at a time (:data:`GROUPS` groups), forward
   and backward, so no full-rate tensor of all its channels is ever held. Batch norm
   normalises each channel by its own statistics, so a group's are exactly those of the
@@ -22,12 +23,15 @@ What this module keeps instead, with the same numbers (activation checkpointing)
 
 Outputs are bit for bit those of the plain forward pass (the same kernels on the same
 numbers); gradients agree to float rounding (a layer's input gradient is summed over its
-channel groups). ``tests/models/test_lean.py`` checks both. Each layer of a block of four
-runs 3.5 times on average instead of once: a step costs about 1.8 times the plain one.
+channel groups). ``tests/models/test_lean.py`` checks both. A layer runs four times on
+average instead of once: a step costs about twice the plain one. Full size, a contrastive
+batch of 16 pairs of 2.5 s on the CPU: about 5 GiB peak instead of about 27
+(benchmarks/README.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,6 +41,8 @@ from torch.nn import functional as F
 
 #: output-channel groups a layer runs in
 GROUPS = 4
+#: blocks a segment holds (the backward pass keeps only a segment's input)
+BLOCKS = 2
 
 
 class Encoder(Protocol):
@@ -77,9 +83,10 @@ def usable(encoder: Encoder) -> bool:
 
 
 def encode(encoder: Encoder, h: Tensor) -> Tensor:
-    """The encoder's output for ``h`` ``[B, 1, T]`` (before the time mean), keeping only
-    each block's input for the backward pass."""
+    """The embedding ``[B, C]`` of ``h`` ``[B, 1, T]`` (the last layer's time mean), keeping
+    only each segment's input for the backward pass."""
     cfg, n = encoder.config, len(encoder.convs)
+    blocks: list[tuple[_Layer, ...]] = []
     layers: list[_Layer] = []
     params: list[Tensor] = []
     for i, (conv, bn) in enumerate(zip(encoder.convs, encoder.norms, strict=True)):
@@ -88,9 +95,12 @@ def encode(encoder: Encoder, h: Tensor) -> Tensor:
         step = 2 if (i + 1) % cfg.decimate_every == 0 and i < n - 1 else 1
         layers.append(_Layer(int(conv.padding[0]), cfg.leaky_slope, step, bn))
         params += [conv.weight, conv.bias, bn.weight, bn.bias]
-        if step > 1 or i == n - 1:  # the block ends here
-            h = _Block.apply(h, tuple(layers), *params)
-            layers, params = [], []
+        if step > 1 or i == n - 1:  # a block ends here
+            blocks.append(tuple(layers))
+            layers = []
+        if blocks and (len(blocks) == BLOCKS or i == n - 1):  # and a segment
+            h = _Segment.apply(h, tuple(blocks), i == n - 1, *params)
+            blocks, params = [], []
     return h
 
 
@@ -131,10 +141,11 @@ def _forward(h: Tensor, p: list[Tensor], layer: _Layer, update: bool) -> Tensor:
 
 
 def _backward(
-    x: Tensor, p: list[Tensor], layer: _Layer, grad: Tensor, needs: list[bool]
+    x: Tensor, p: list[Tensor], layer: _Layer, grad: Callable[[slice], Tensor], needs: list[bool]
 ) -> tuple[Tensor | None, list[Tensor | None]]:
     """Gradients of one layer's input ``x`` (when ``needs[0]``) and of its parameters (those
-    ``needs[1:]`` asks for), given its output's ``grad``; a channel group at a time."""
+    ``needs[1:]`` asks for), given ``grad(channels)``, its output's gradient; a channel
+    group at a time."""
     x_grad: Tensor | None = None
     grads: list[Tensor | None] = [torch.zeros_like(t) if need else None
                                   for t, need in zip(p, needs[1:], strict=True)]  # fmt: skip
@@ -146,7 +157,7 @@ def _backward(
             ]
             out = _run(x, group, layer, sl, update=False)
             wanted = [t for t in (x, *group) if t.requires_grad]
-            got = iter(torch.autograd.grad(out, wanted, grad[:, sl]))
+            got = iter(torch.autograd.grad(out, wanted, grad(sl)))
             if needs[0]:
                 g = next(got)
                 x_grad = g if x_grad is None else x_grad.add_(g)
@@ -156,33 +167,61 @@ def _backward(
     return x_grad, grads
 
 
-class _Block(torch.autograd.Function):
-    """Layers that keep only their first one's input for the backward pass."""
+class _Segment(torch.autograd.Function):
+    """Blocks of layers that keep only their input for the backward pass."""
 
     @staticmethod
-    def forward(ctx: Any, h: Tensor, layers: tuple[_Layer, ...], *params: Tensor) -> Tensor:
+    def forward(
+        ctx: Any, h: Tensor, blocks: tuple[tuple[_Layer, ...], ...], pool: bool, *params: Tensor
+    ) -> Tensor:
+        """``pool``: the last segment returns the time mean of its output, so that the
+        backward pass never holds the mean's gradient spread over time."""
         ctx.save_for_backward(h, *params)
-        ctx.layers = layers
-        for j, layer in enumerate(layers):
-            h = _forward(h, list(params[4 * j : 4 * j + 4]), layer, update=True)
-        return h
+        ctx.blocks, ctx.pool = blocks, pool
+        layers = [layer for block in blocks for layer in block]
+        out = _through(h, layers, params, 0, len(layers), update=True)
+        return out.mean(dim=2) if pool else out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         h, *params = ctx.saved_tensors
-        layers: tuple[_Layer, ...] = ctx.layers
+        blocks: tuple[tuple[_Layer, ...], ...] = ctx.blocks
+        layers = [layer for block in blocks for layer in block]
         needs = list(ctx.needs_input_grad)
         out: list[Tensor | None] = [None] * len(params)
         g: Tensor | None = grad
-        for j in reversed(range(len(layers))):
-            x = h
-            with torch.no_grad():  # the layer's input, from the block's
-                for k in range(j):
-                    x = _forward(x, list(params[4 * k : 4 * k + 4]), layers[k], update=False)
-            need = [needs[0] if j == 0 else True, *needs[2 + 4 * j : 6 + 4 * j]]
-            assert g is not None
-            g, out[4 * j : 4 * j + 4] = _backward(
-                x, list(params[4 * j : 4 * j + 4]), layers[j], g, need
-            )
-            del x
-        return (g, None, *out)
+        end = len(layers)
+        for block in reversed(blocks):  # the block's input from the segment's, then
+            start = end - len(block)  # each layer's input from the block's
+            x_block = _through(h, layers, params, 0, start, update=False)
+            for j in reversed(range(start, end)):
+                x = _through(x_block, layers, params, start, j, update=False)
+                need = [needs[0] if j == 0 else True, *needs[3 + 4 * j : 7 + 4 * j]]
+                by = _grad(g, ctx.pool and j == len(layers) - 1, x)
+                g, out[4 * j : 4 * j + 4] = _backward(
+                    x, params[4 * j : 4 * j + 4], layers[j], by, need
+                )
+                del x
+            del x_block
+            end = start
+        return (g, None, None, *out)
+
+
+def _grad(g: Tensor | None, pooled: bool, x: Tensor) -> Callable[[slice], Tensor]:
+    """A layer's output gradient by channels: ``g`` itself, or for the pooled last layer
+    (``g`` of the time mean) spread over time as autograd's mean would, a group at a time."""
+    assert g is not None
+    if not pooled:
+        return lambda sl: g[:, sl]
+    frames = x.shape[2]  # the last layer does not decimate
+    return lambda sl: g[:, sl, None].expand(-1, -1, frames).div(frames)
+
+
+def _through(
+    h: Tensor, layers: list[_Layer], params: Any, start: int, stop: int, update: bool
+) -> Tensor:
+    """``h`` through ``layers[start:stop]`` (no graph)."""
+    with torch.no_grad():
+        for k in range(start, stop):
+            h = _forward(h, list(params[4 * k : 4 * k + 4]), layers[k], update)
+    return h

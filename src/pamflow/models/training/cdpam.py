@@ -87,7 +87,7 @@ class CDPAMTrainConfig(TrainConfig):
         metadata={
             "description": "activation checkpointing of the encoder while it trains "
             "(pamflow.models.lean: the same loss and gradients, a fifth of the memory, about "
-            "1.8x the time a step); auto: on the CPU where a step would otherwise keep over "
+            "twice the time a step); auto: on the CPU where a step would otherwise keep over "
             "1 GiB of activations (at full size, any batch)"
         },
     )

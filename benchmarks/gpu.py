@@ -183,12 +183,15 @@ def griffin_lim_section(args: argparse.Namespace) -> list[str]:
 # -- training ----------------------------------------------------------------------------
 
 
-def ensure_data(root: Path, rows: int, quick: bool) -> dict[str, str]:
-    """The four datasets under ``root``, built with ``pamflow build --local`` if missing."""
+def ensure_data(
+    root: Path, rows: int, quick: bool, recipes: tuple[str, ...] = RECIPES
+) -> dict[str, str]:
+    """The datasets of ``recipes`` under ``root``, built with ``pamflow build --local`` if
+    missing."""
     from pamflow.storage import Dataset
 
     out = {}
-    for recipe in RECIPES:
+    for recipe in recipes:
         path = root / recipe
         try:
             Dataset.open(str(path))
@@ -245,8 +248,10 @@ class Utilisation:
 
 def train_once(
     args: argparse.Namespace, data: dict[str, str], model: str, stage_name: str, workers: int,
-    steps: int, out: Path, init: str | None,
+    steps: int, out: Path, init: str | None, values: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    """One training run of ``steps`` steps through ``stage.run`` (the real loader); ``values``
+    sets config fields (benchmarks/train.py: batch size, clip length, checkpointing)."""
     import torch
 
     from pamflow.models import registry
@@ -260,6 +265,7 @@ def train_once(
     cfg = registry.train_config(model, {"tiny": args.quick}, **overrides)
     if stage_name == "contrastive":  # no source twice in a batch: the demo corpus has few
         cfg = dataclasses.replace(cfg, batch_size=min(cfg.batch_size, 8))
+    cfg = dataclasses.replace(cfg, **(values or {}))
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     run_dir = out / f"{model}-{stage_name}-{workers}"

@@ -31,9 +31,9 @@ import ffmpeg as ffmpeg_python
 import numpy as np
 import soundfile as sf
 
-from pamflow.audio.dsp import fix_length, measure_lag, resample
+from pamflow.audio.dsp import fix_length, resample
 from pamflow.audio.errors import FFmpegError
-from pamflow.audio.ffmpeg import _QUIET, _pipeline, _probe, ffmpeg_exe
+from pamflow.audio.ffmpeg import _QUIET, _pipeline, _probe, ffmpeg_exe, probe_delay
 
 #: sample rates each codec runs at; a clip at another rate is coded at :func:`codec_rate`
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
@@ -161,13 +161,7 @@ def ffmpeg_codec_delay(exe: str, codec: FfmpegCodec, rate: int) -> int:
     """Samples (at ``rate``) by which ``codec``'s decoded output lags its input, measured."""
     x = _probe(rate)
     y = _ffmpeg_code(exe, np.concatenate([x, np.zeros(MAX_LAG, np.float32)]), rate, codec)
-    lag, corr = measure_lag(x, y, MAX_LAG)
-    if corr < 0.5:
-        raise FFmpegError(
-            f"{codec.encoder} {dict(codec.options)} at {rate} Hz: cannot measure the codec "
-            f"delay (peak correlation {corr:.2f} at lag {lag})"
-        )
-    return lag
+    return probe_delay(x, y, MAX_LAG, f"{codec.encoder} {dict(codec.options)} at {rate} Hz")
 
 
 def ffmpeg_roundtrip(audio: np.ndarray, sample_rate: int, codec: FfmpegCodec) -> np.ndarray:

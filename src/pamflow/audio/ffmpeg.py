@@ -304,11 +304,16 @@ def codec_delay(exe: str, encode_rate: int, kbps: int) -> int:
     """Samples (at ``encode_rate``) by which the decoded MP3 lags its input, measured."""
     x = _probe(encode_rate)
     y = _code(exe, x[:, None], encode_rate, kbps)[:, 0]
-    lag, corr = measure_lag(x, y, _MAX_DELAY)
+    return probe_delay(x, y, _MAX_DELAY, f"MP3 {kbps} kb/s at {encode_rate} Hz")
+
+
+def probe_delay(probe: np.ndarray, coded: np.ndarray, max_lag: int, what: str) -> int:
+    """Samples by which ``coded`` (the codec's output for :func:`_probe`'s signal) lags the
+    probe; an error naming ``what`` when the two hardly correlate."""
+    lag, corr = measure_lag(probe, coded, max_lag)
     if corr < 0.5:
         raise FFmpegError(
-            f"MP3 {kbps} kb/s at {encode_rate} Hz: cannot measure the codec delay "
-            f"(peak correlation {corr:.2f} at lag {lag})"
+            f"{what}: cannot measure the codec delay (peak correlation {corr:.2f} at lag {lag})"
         )
     return lag
 

@@ -189,12 +189,16 @@ def warm(recipe_name: str, spec_data: dict[str, Any], out: str) -> float:
     spec's sources as the build at ``out`` sees them): a Dask worker calls it before its
     first shard. Returns the seconds it took."""
     t0 = time.perf_counter()
-    spec = get_recipe(recipe_name).parse(spec_data)
-    marker = _read_marker(out)
-    sources_for(
-        spec, tuple(q["id"] for q in marker.get("quarantine", [])), str(marker.get("claim", ""))
-    )
+    _build_sources(get_recipe(recipe_name).parse(spec_data), out)
     return time.perf_counter() - t0
+
+
+def _build_sources(spec: BaseSpec, out: str) -> tuple[Sources, dict[str, Any]]:
+    """The spec's sources as the build at ``out`` sees them (less what it quarantined, cached
+    per build claim), and the build's marker."""
+    marker = _read_marker(out)
+    quarantine = tuple(q["id"] for q in marker.get("quarantine", []))
+    return sources_for(spec, quarantine, str(marker.get("claim", ""))), marker
 
 
 def build_shard(
@@ -225,9 +229,7 @@ def build_piece(
         done = piece.stop - piece.start
         return {**head, "rows": done, "skipped": True, "seconds": 0.0, "ended": time.time()}
     t0 = time.perf_counter()
-    marker = _read_marker(out)
-    quarantine = tuple(q["id"] for q in marker.get("quarantine", []))
-    sources = sources_for(spec, quarantine, str(marker.get("claim", "")))
+    sources, marker = _build_sources(spec, out)
 
     # a recording found unusable when a row loads it (changed, unreadable, too short,
     # silent) is set aside and that row drawn again from the others (Recipe.redrawn); the

@@ -31,8 +31,8 @@ from pamflow.storage.files import (
 )
 from pamflow.storage.schema import Schema, StorageError
 from pamflow.storage.shards import (
-    NOTES_KEY,
     ShardInfo,
+    footer_notes,
     read_shard_info,
     shard_done,
     write_shard,
@@ -82,14 +82,6 @@ def _shard_pieces(fs: Any, root: str, shard_index: int) -> list[str]:
     ]
 
 
-def _notes(fs: Any, path: str) -> dict[str, Any]:
-    import json
-
-    with open_input(fs, path) as f:
-        kv = pq.ParquetFile(f).metadata.metadata or {}
-    return dict(json.loads(kv[NOTES_KEY])) if NOTES_KEY in kv else {}
-
-
 def join_pieces(
     out: str, shard_index: int, spans: list[tuple[int, int]], schema: Schema, **options: Any
 ) -> ShardInfo | None:
@@ -112,7 +104,7 @@ def join_pieces(
         return None
     notes: dict[str, Any] = {}
     for p in paths:
-        for key, value in _notes(fs, p).items():
+        for key, value in footer_notes(fs, p).items():
             if key == "quarantine":
                 seen = {q["id"]: q for q in notes.get(key, [])}
                 seen.update({q["id"]: q for q in value if q["id"] not in seen})

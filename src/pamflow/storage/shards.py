@@ -126,9 +126,14 @@ def shard_notes(out: str, shard_index: int) -> dict[str, Any]:
     :func:`write_shard`; ``{}`` when none), read from the footer alone."""
     fs, root = resolve(out)
     path = join(root, shard_name(shard_index))
-    where = display(fs, path)
     if not fs.exists(path):
-        raise StorageError(f"{where}: shard {shard_index} is missing")
+        raise StorageError(f"{display(fs, path)}: shard {shard_index} is missing")
+    return footer_notes(fs, path)
+
+
+def footer_notes(fs: Any, path: str) -> dict[str, Any]:
+    """The notes in the footer of the Parquet file at ``path`` (a shard or a piece of one;
+    ``{}`` when none)."""
     with open_input(fs, path) as f:
         kv = pq.ParquetFile(f).metadata.metadata or {}
     if NOTES_KEY not in kv:
@@ -136,7 +141,9 @@ def shard_notes(out: str, shard_index: int) -> dict[str, Any]:
     try:
         return dict(json.loads(kv[NOTES_KEY]))
     except ValueError as e:
-        raise StorageError(f"{where}: {NOTES_KEY.decode()} is not valid JSON: {e}") from e
+        raise StorageError(
+            f"{display(fs, path)}: {NOTES_KEY.decode()} is not valid JSON: {e}"
+        ) from e
 
 
 def read_shard_info(out: str, shard_index: int) -> ShardInfo:

@@ -54,6 +54,26 @@ def test_spectrogram_is_magnitude_and_phase_of_bins_1_to_256():
     torch.testing.assert_close(dc[:, 0, :, 1:], spec[:, 0, :, :-1])
 
 
+def test_log_magnitude_is_log10_of_the_magnitude_floored_and_keeps_the_phase():
+    x = torch.randn(2, T)
+    lin = NORESQA(NORESQAConfig.tiny()).spectrogram(x)
+    log = NORESQA(NORESQAConfig.tiny(magnitude="log")).spectrogram(x)
+    torch.testing.assert_close(log[:, 0], lin[:, 0].clamp_min(1e-6).log10())
+    torch.testing.assert_close(log[:, 1], lin[:, 1])
+    silent = NORESQA(NORESQAConfig.tiny(magnitude="log")).spectrogram(torch.zeros(1, T))
+    assert torch.all(silent[:, 0] == -6.0) and torch.all(silent[:, 1] == 0.0)
+    # a noise 60 dB below the speech: a visible step on the log scale, 0.1 % on the linear
+    speech = clips(1, seed=3)
+    noisy = speech + 1e-3 * speech.std() * torch.randn(
+        1, T, generator=torch.Generator().manual_seed(1)
+    )
+    model = NORESQA(NORESQAConfig.tiny(magnitude="log"))
+    step = (model.spectrogram(noisy)[:, 0] - model.spectrogram(speech)[:, 0]).abs()
+    assert step.max() > 0.3
+    with pytest.raises(ValueError, match="magnitude"):
+        NORESQAConfig.tiny(magnitude="dB")
+
+
 def test_forward_returns_frame_averaged_distributions(tiny):
     out = tiny(clips(3), clips(3, seed=10))
     assert out["pref_logits"].shape == (3, 2)

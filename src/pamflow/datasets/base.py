@@ -10,7 +10,8 @@ size.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
@@ -50,6 +51,24 @@ def clip_at(
     start = int(round(offset_s * sample_rate))
     clip = audio[start : start + num_samples]
     return np.pad(clip, (0, num_samples - clip.size)).astype(np.float32)
+
+
+def made_together(spec: BaseSpec, tasks: Sequence[Callable[[], T]]) -> Iterator[T]:
+    """What ``tasks`` make (rows, or groups of rows), in order: one after another as they
+    are asked for, or, where the spec's Griffin-Lim rows are batched on this worker
+    (:attr:`~pamflow.datasets.spec.PerturbedSpec.batched_griffin_lim`), all at once in
+    lockstep (:mod:`pamflow.perturbations.lockstep`), their new Griffin-Lim params recording
+    the torch engine."""
+    engine = getattr(spec, "batched_griffin_lim", None)
+    if engine is None:
+        yield from (task() for task in tasks)
+        return
+    from pamflow.perturbations.griffin_lim import sample_engine
+    from pamflow.perturbations.lockstep import lockstep
+
+    with sample_engine(engine):
+        made = lockstep(tasks)
+    yield from made
 
 
 def long_enough(sources: Sources, kind: str, seconds: float) -> list[str]:
@@ -128,14 +147,19 @@ class Recipe(ABC, Generic[S]):
         self, spec: S, sources: Sources, start: int, stop: int
     ) -> Iterator[dict[str, Any]]:
         """Rows ``start .. stop-1``; by default one :meth:`make_example` per index."""
-        for i in range(start, stop):
+
+        def made(i: int) -> dict[str, Any]:
             seed = example_seed(spec.seed, i)
 
-            def make(s: Sources, i: int = i, seed: int = seed) -> dict[str, Any]:
+            def make(s: Sources) -> dict[str, Any]:
                 return self.make_example(spec, s, i, np.random.default_rng(seed))
 
             row = self.redrawn(spec, sources, make)
             row.setdefault("seed", seed)
+            return row
+
+        rows = made_together(spec, [partial(made, i) for i in range(start, stop)])
+        for i, row in zip(range(start, stop), rows, strict=True):
             yield self.finish(spec, i, row)
 
     def redrawn(self, spec: S, sources: Sources, make: Callable[[Sources], T]) -> T:

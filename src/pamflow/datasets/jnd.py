@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from pamflow.corpus.sources import Sources
-from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough
+from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough, made_together
 from pamflow.datasets.listener import perceptual_distance
 from pamflow.datasets.psychometric import Prior, Staircase
 from pamflow.datasets.spec import ListenerSpec
@@ -128,12 +128,20 @@ class JndRecipe(Recipe[JndSpec]):
         stop = min(stop, spec.num_examples)
         if stop <= start:
             return
-        for seq in range(start // q, (stop - 1) // q + 1):
-            first = seq * q
-            count = min(q, spec.num_examples - first)
-            made = self.redrawn(spec, sources, partial(self.sequence, spec, seq=seq, count=count))
+        seqs = range(start // q, (stop - 1) // q + 1)
+        # each sequence's questions follow its answers: batched, sequences run in lockstep
+        tasks = [
+            partial(
+                self.redrawn,
+                spec,
+                sources,
+                partial(self.sequence, spec, seq=seq, count=min(q, spec.num_examples - seq * q)),
+            )
+            for seq in seqs
+        ]
+        for seq, made in zip(seqs, made_together(spec, tasks), strict=True):
             for k, row in enumerate(made):
-                i = first + k
+                i = seq * q + k
                 if start <= i < stop:
                     yield self.finish(spec, i, row)
 

@@ -15,7 +15,15 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from pamflow.corpus.sources import Sources, SourcesError, default_sources
 from pamflow.perturbations import default_axis_families
@@ -148,6 +156,31 @@ class PerturbedSpec(BaseSpec):
     strength: StrengthRange = Field(
         default_factory=StrengthRange, description="range of the strengths asked about"
     )
+    griffin_lim_engine: Literal["auto", "numpy", "torch-cpu", "torch-cuda"] = Field(
+        "auto",
+        description="how griffin_lim rows are made: auto (a shard's rows batched on the GPU "
+        "where the worker has CUDA, engine torch-cuda; numpy elsewhere), numpy (one at a "
+        "time, any worker), torch-cuda or torch-cpu (batched there); rows record the engine",
+    )
+
+    @model_serializer(mode="wrap")
+    def _leave_out_auto(self, handler: Any) -> Any:
+        # "auto" is left out of the dump: specs written before the field keep their digest
+        data = handler(self)
+        if isinstance(data, dict) and data.get("griffin_lim_engine") == "auto":
+            del data["griffin_lim_engine"]
+        return data
+
+    @property
+    def batched_griffin_lim(self) -> str | None:
+        """The torch engine a build batches this spec's Griffin-Lim rows with on this
+        worker, or None (numpy, one row at a time; or no griffin_lim in ``families``)."""
+        if "griffin_lim" not in self.families:
+            return None
+        from pamflow.perturbations.griffin_lim import resolve_engine
+
+        engine = resolve_engine(self.griffin_lim_engine)
+        return None if engine == "numpy" else engine
 
     @field_validator("families")
     @classmethod

@@ -32,7 +32,7 @@ from pamflow.perturbations.base import (
 from pamflow.perturbations.interop import from_audiomentations
 
 #: the modules of this package that are not family modules
-MACHINERY = frozenset({"axis", "base", "docs", "interop"})
+MACHINERY = frozenset({"axis", "base", "docs", "interop", "lockstep"})
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in MACHINERY:
         importlib.import_module(f"{__name__}.{_module.name}")

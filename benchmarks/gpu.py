@@ -177,7 +177,81 @@ def griffin_lim_section(args: argparse.Namespace) -> list[str]:
         f"(for scale: CPU output against the input clip, mean {np.mean(to_input):.2f} dB).",
         "",
     ]
-    return rows
+    return rows + griffin_lim_shard(args)
+
+
+def griffin_lim_shard(args: argparse.Namespace) -> list[str]:
+    """A shard of JND rows that all draw Griffin-Lim (families: griffin_lim alone), made
+    three ways in one run: the NumPy engine one row at a time (a CPU worker's default), the
+    torch engine on ``args.device`` one row at a time, and the same engine with the
+    shard's sequences in lockstep (one batch a step); the last two must give the same rows."""
+    from pamflow.datasets import get_recipe
+    from pamflow.perturbations.griffin_lim import sample_engine
+
+    engine = f"torch-{args.device}"
+    recipe = get_recipe("jnd")
+    fields = {"families": ["griffin_lim"], "seed": 1, "queries_per_sequence": 10,
+              "num_examples": 100, "clip_seconds": 2.5}  # fmt: skip
+    if args.quick:
+        fields.update(num_examples=6, queries_per_sequence=3, clip_seconds=0.5)
+    batches: list[int] = []
+
+    def shard(how: str) -> tuple[float, list[dict[str, Any]]]:
+        spec = recipe.parse(
+            {**fields, "griffin_lim_engine": "numpy" if how != "lockstep" else engine}
+        )
+        t = time.perf_counter()
+        if how == "numpy":
+            rows = list(recipe.generate(spec, spec.sources(), 0, spec.num_examples))
+        elif how == "one":
+            with sample_engine(engine):
+                rows = list(recipe.generate(spec, spec.sources(), 0, spec.num_examples))
+        else:
+            from pamflow.perturbations import lockstep
+
+            original = lockstep.lockstep
+
+            def counted(tasks, on_batch=None):  # the batch sizes, for the table
+                return original(tasks, on_batch=batches.append)
+
+            lockstep.lockstep = counted
+            try:
+                rows = list(recipe.generate(spec, spec.sources(), 0, spec.num_examples))
+            finally:
+                lockstep.lockstep = original
+        return time.perf_counter() - t, rows
+
+    from pamflow.audio.griffin_lim import griffin_lim, magnitude
+
+    x = np.zeros(4000, np.float32)
+    griffin_lim(magnitude(x, 512, 128), 2, np.random.default_rng(0), length=x.size, hop=128)
+    shard("one")  # warm-up: numba's compile, torch, the CUDA context, the sources' audio
+    t_np, _ = shard("numpy")
+    t_one, one = shard("one")
+    t_lock, together = shard("lockstep")
+    same = all(
+        np.array_equal(a["perturbed"], b["perturbed"])
+        and np.array_equal(a["reference"], b["reference"])
+        and json.dumps(a["params"], sort_keys=True) == json.dumps(b["params"], sort_keys=True)
+        for a, b in zip(one, together, strict=True)
+    )
+    n = len(together)
+    return [
+        f"### A JND shard of Griffin-Lim rows ({n} rows, {fields['clip_seconds']} s clips, "
+        f"{fields['queries_per_sequence']} questions a sequence)",
+        "",
+        "| how | engine | s | rows/s | x NumPy one at a time |",
+        "|---|---|---:|---:|---:|",
+        f"| one row at a time | numpy | {t_np:.2f} | {n / t_np:.1f} | 1.00 |",
+        f"| one row at a time | {engine} | {t_one:.2f} | {n / t_one:.1f} | {t_np / t_one:.2f} |",
+        f"| sequences in lockstep | {engine} | {t_lock:.2f} | {n / t_lock:.1f} | "
+        f"{t_np / t_lock:.2f} |",
+        "",
+        f"Lockstep: {len(batches)} batches of {min(batches, default=0)} to "
+        f"{max(batches, default=0)} clips; {t_one / t_lock:.2f}x one row at a time on the "
+        f"same engine; rows identical to one row at a time: {'yes' if same else 'NO'}.",
+        "",
+    ]
 
 
 # -- training ----------------------------------------------------------------------------

@@ -137,6 +137,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if not args.local and not args.cluster:  # workers fork from a server importing meanwhile
+        from pamflow.flows.cluster import prestart
+
+        prestart()
     from pamflow.datasets.base import get_recipe
     from pamflow.datasets.spec import load_spec_file
     from pamflow.flows import settings

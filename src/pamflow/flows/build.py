@@ -18,14 +18,21 @@ from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 import dask
-from prefect import Flow, flow, get_run_logger, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.futures import as_completed
-from prefect_dask import DaskTaskRunner
 
 from pamflow import interrupts
 from pamflow.flows import progress, settings
+from pamflow.flows.cluster import (
+    cluster_config,
+    cluster_size,
+    on_runner,
+    start_cluster,
+    task_runner,
+    worker_name,
+)
 from pamflow.pipeline import build as lib
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -80,17 +87,6 @@ def join_shard_task(
     recipe: str, spec: dict[str, Any], out: str, shard_index: int, spans: list[tuple[int, int]]
 ) -> dict[str, Any]:
     return {**lib.join_shard(recipe, spec, out, shard_index, spans), "worker": worker_name()}
-
-
-def worker_name() -> str:
-    """The Dask worker running this code (its name, or address), or ``local``."""
-    try:
-        from distributed import get_worker
-
-        worker = get_worker()
-    except ValueError:  # not inside a Dask worker
-        return "local"
-    return str(worker.name if worker.name is not None else worker.address)
 
 
 @task(name="check-output-visible")
@@ -236,70 +232,6 @@ def emit_built(recipe: str, out: str, rows: int, retrain: bool) -> None:
     )
 
 
-#: one thread per worker process for BLAS/OpenMP: a worker runs one task at a time, and
-#: threaded BLAS in small dot products only fights the other workers for the cores
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-#: glibc malloc settings for worker processes, set before they start. Dask's nanny sets
-#: MALLOC_TRIM_THRESHOLD_=65536, which also fixes the mmap threshold at 128 KiB: every
-#: audio-sized temporary (an STFT of a clip is ~1 MB) is then mmapped, page-faulted and
-#: unmapped, and numpy code runs ~3x slower than in a plain process (measured: 500 rffts of
-#: a 313x512 block take 0.39 s instead of 0.13 s). Raising both thresholds restores it.
-WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": 1 << 30, "MALLOC_MMAP_THRESHOLD_": 1 << 26}
-#: the Dask config that gives LocalCluster workers :data:`WORKER_MALLOC`
-MALLOC_CONFIG = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
-
-
-def local_cluster_kwargs(workers: int | None) -> dict[str, Any]:
-    """A ``LocalCluster`` of ``workers`` (default 2) single-threaded processes on loopback."""
-    return {
-        "n_workers": workers or 2,
-        "threads_per_worker": 1,
-        "processes": True,
-        "dashboard_address": ":0",
-        "host": "127.0.0.1",
-        "env": WORKER_ENV,
-    }
-
-
-def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskTaskRunner:
-    """A Dask task runner: an existing scheduler at ``cluster`` (``tcp://host:port``), or a
-    ``LocalCluster`` of ``workers`` single-threaded processes on loopback."""
-    if cluster:
-        return DaskTaskRunner(address=cluster)
-    return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster", cluster_kwargs=local_cluster_kwargs(workers)
-    )
-
-
-def warm_worker(recipe: str, spec: dict[str, Any], out: str) -> float:
-    """Run on each worker before its first shard: this module (and Prefect's task machinery)
-    imported, the recipe's code and the spec's sources loaded (:func:`lib.warm`)."""
-    return lib.warm(recipe, spec, out)
-
-
-def start_cluster(workers: int | None, recipe: str, spec: dict[str, Any], out: str) -> Any:
-    """A ``LocalCluster`` as :func:`task_runner` makes one, started now and its workers
-    warmed (:func:`warm_worker`), so the flow's first shards start at once."""
-    from distributed import Client, LocalCluster
-
-    with dask.config.set(MALLOC_CONFIG):
-        cluster = LocalCluster(**local_cluster_kwargs(workers))
-    try:
-        with Client(cluster) as client:
-            client.run(warm_worker, recipe, spec, out)
-    except BaseException:
-        cluster.close()
-        raise
-    return cluster
-
-
-def on_runner(flow_: Flow[P, R], runner: DaskTaskRunner) -> Flow[P, R]:
-    """``flow_`` with its tasks on ``runner``."""
-    # prefect-dask declares DaskTaskRunner a bare TaskRunner (of Prefect's default future
-    # type), which Flow.with_options' TaskRunner[PrefectFuture] rejects
-    return flow_.with_options(task_runner=runner)  # type: ignore[arg-type]
-
-
 @contextlib.contextmanager
 def prefect_api(meanwhile: Callable[[], R] | None = None) -> Iterator[R | None]:
     """Make sure a Prefect API is configured before any worker starts.
@@ -376,7 +308,11 @@ def build_dataset(
     lib.prepare(recipe, spec, out)  # a bad spec fails here, before a cluster starts
     # a LocalCluster starts (and its workers warm up) while the Prefect server starts
     early = None if cluster else partial(start_cluster, workers, recipe, spec, out)
-    with prefect_api(early) as local, progress.listening(on_shard), dask.config.set(MALLOC_CONFIG):
+    with (
+        prefect_api(early) as local,
+        progress.listening(on_shard),
+        dask.config.set(cluster_config()),
+    ):
         try:
             address = cluster or (local.scheduler_address if local is not None else None)
             units = UNITS_PER_WORKER * (workers or 2 if cluster is None else cluster_size(cluster))
@@ -385,17 +321,6 @@ def build_dataset(
         finally:
             if local is not None:
                 local.close()
-
-
-def cluster_size(address: str) -> int:
-    """How many workers the Dask scheduler at ``address`` has now (0 if it cannot say)."""
-    from distributed import Client
-
-    try:
-        with Client(address, timeout=10) as client:
-            return len(client.scheduler_info().get("workers", {}))
-    except (OSError, TimeoutError):
-        return 0
 
 
 def _close_when_done(pending: Future[Any] | None) -> None:

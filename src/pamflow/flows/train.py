@@ -48,7 +48,7 @@ def stage_task(
 ) -> dict[str, Any]:
     """One training stage of ``model`` (:func:`pamflow.models.registry.run_stage`); plain
     values in, so the task ships to any Dask worker."""
-    from pamflow.flows.build import worker_name
+    from pamflow.flows.cluster import worker_name
 
     entry = registry.get(model)
     conf = registry.train_config(model, cfg)
@@ -220,7 +220,7 @@ def _on(cluster: str | None) -> Any:
     """:func:`train_flow`, with its tasks on the Dask scheduler at ``cluster`` if given."""
     if not cluster:
         return train_flow
-    from pamflow.flows.build import on_runner, task_runner
+    from pamflow.flows.cluster import on_runner, task_runner
 
     return on_runner(train_flow, task_runner(cluster=cluster))
 

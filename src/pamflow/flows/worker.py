@@ -3,8 +3,8 @@
 Each worker is a ``dask worker`` process started without a nanny, so its process is not
 daemonic (PyTorch DataLoader worker processes can start inside it) and Dask's nanny does
 not set ``MALLOC_TRIM_THRESHOLD_=65536`` (numpy code ~3x slower). Every worker gets
-single-threaded BLAS and raised glibc malloc thresholds (:data:`pamflow.flows.build.WORKER_ENV`,
-:data:`~pamflow.flows.build.WORKER_MALLOC`), one thread, and a preload that makes and loads
+single-threaded BLAS and raised glibc malloc thresholds (:data:`pamflow.flows.cluster.WORKER_ENV`,
+:data:`~pamflow.flows.cluster.WORKER_MALLOC`), one thread, and a preload that makes and loads
 the demo corpus once (:func:`dask_setup`). With ``--gpus N`` the first N workers each
 declare the Dask resource ``GPU=1`` and see one CUDA device (``CUDA_VISIBLE_DEVICES``), so
 CUDA training tasks land there. The command runs until interrupted and stops its workers.
@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from pamflow.flows.build import WORKER_ENV, WORKER_MALLOC
+from pamflow.flows.cluster import WORKER_ENV, WORKER_MALLOC
 
 
 @dataclass(frozen=True)

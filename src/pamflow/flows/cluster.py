@@ -1,0 +1,175 @@
+"""The Dask side of a build: the task runner, the LocalCluster and how its workers start.
+
+``pamflow build`` runs its tasks on a ``LocalCluster`` of single-threaded worker processes
+(or on an existing scheduler by address). Those processes start from a fork server
+(:func:`start_method`): one process that imports Prefect, NumPy, SciPy and pamflow's build
+code once (:data:`PRELOAD`), started as early as the command can (:func:`prestart`) so
+that its imports overlap the command's own, and forks each worker from that warm state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+if TYPE_CHECKING:  # Prefect and Dask load on first use: `pamflow build` calls prestart first
+    from prefect import Flow
+    from prefect_dask import DaskTaskRunner
+
+P = ParamSpec("P")
+R = TypeVar("R")
+#: one thread per worker process for BLAS/OpenMP: a worker runs one task at a time, and
+#: threaded BLAS in small dot products only fights the other workers for the cores
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: glibc malloc settings for worker processes, set before they start. Dask's nanny sets
+#: MALLOC_TRIM_THRESHOLD_=65536, which also fixes the mmap threshold at 128 KiB: every
+#: audio-sized temporary (an STFT of a clip is ~1 MB) is then mmapped, page-faulted and
+#: unmapped, and numpy code runs ~3x slower than in a plain process (measured: 500 rffts of
+#: a 313x512 block take 0.39 s instead of 0.13 s). Raising both thresholds restores it.
+WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": 1 << 30, "MALLOC_MMAP_THRESHOLD_": 1 << 26}
+#: the Dask config that gives spawned LocalCluster workers :data:`WORKER_MALLOC`
+MALLOC_CONFIG = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
+#: ``PAMFLOW_WORKER_START``: ``forkserver`` (the default where the platform has it) or
+#: ``spawn`` (a fresh interpreter a worker, Dask's own default)
+WORKER_START = "PAMFLOW_WORKER_START"
+START_METHODS = ("forkserver", "spawn")
+#: what the fork server imports before it forks workers: everything a build task needs
+PRELOAD = ["distributed", "pamflow.flows.build"]
+
+
+def start_method() -> str:
+    """How a build's LocalCluster starts its workers (``$PAMFLOW_WORKER_START``).
+
+    ``forkserver`` by default: every worker is forked from one process that imported the
+    build's code once, and starts in a tenth of a second; with ``spawn`` each worker is a
+    fresh interpreter that spends seconds importing Prefect, SciPy and pamflow again
+    (``benchmarks/build.py --start spawn`` measures both). Plain ``fork`` is not offered:
+    forking this process, whose threads hold locks (a log handler's, measured to hang a
+    worker), is not safe. ``spawn`` where the platform has no fork server.
+    """
+    chosen = os.environ.get(WORKER_START, "").strip().lower()
+    if chosen and chosen not in START_METHODS:
+        raise ValueError(f"{WORKER_START}={chosen!r}: must be one of {', '.join(START_METHODS)}")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    return chosen or "forkserver"
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, Any]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def prestart() -> None:
+    """Start the fork server now, in the background, if builds will use one: it imports
+    :data:`PRELOAD` in its own process while this one goes on. Its environment is the
+    workers': :data:`WORKER_ENV` and :data:`WORKER_MALLOC` (a forked worker inherits them,
+    where Dask's per-worker settings would come too late). Idempotent."""
+    if start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    with _environ({**WORKER_ENV, **WORKER_MALLOC}):
+        forkserver.ensure_running()
+
+
+def local_cluster_kwargs(workers: int | None) -> dict[str, Any]:
+    """A ``LocalCluster`` of ``workers`` (default 2) single-threaded processes on loopback,
+    with this process's Prefect and pamflow settings (a forked worker's environment is the
+    fork server's, taken when it started)."""
+    ours = {k: v for k, v in os.environ.items() if k.startswith(("PREFECT_", "PAMFLOW_"))}
+    return {
+        "n_workers": workers or 2,
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": ":0",
+        "host": "127.0.0.1",
+        "env": {**ours, **WORKER_ENV},
+    }
+
+
+def cluster_config() -> dict[str, Any]:
+    """The Dask config a build's LocalCluster starts under (:func:`start_method`)."""
+    return {**MALLOC_CONFIG, "distributed.worker.multiprocessing-method": start_method()}
+
+
+def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskTaskRunner:
+    """A Dask task runner: an existing scheduler at ``cluster`` (``tcp://host:port``), or a
+    ``LocalCluster`` of ``workers`` single-threaded processes on loopback."""
+    from prefect_dask import DaskTaskRunner
+
+    if cluster:
+        return DaskTaskRunner(address=cluster)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster", cluster_kwargs=local_cluster_kwargs(workers)
+    )
+
+
+def warm_worker(recipe: str, spec: dict[str, Any], out: str) -> float:
+    """Run on each worker before its first task: Prefect's task machinery imported, the
+    recipe's code and the spec's sources loaded."""
+    import prefect.task_engine  # noqa: F401  (what runs every task)
+
+    from pamflow.pipeline import build as lib
+
+    return lib.warm(recipe, spec, out)
+
+
+def start_cluster(workers: int | None, recipe: str, spec: dict[str, Any], out: str) -> Any:
+    """A ``LocalCluster`` as :func:`task_runner` makes one, started now and its workers
+    warmed (:func:`warm_worker`), so the flow's first tasks start at once."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    prestart()
+    with dask.config.set(cluster_config()):
+        cluster = LocalCluster(**local_cluster_kwargs(workers))
+    try:
+        with Client(cluster) as client:
+            client.run(warm_worker, recipe, spec, out)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
+def on_runner(flow_: Flow[P, R], runner: DaskTaskRunner) -> Flow[P, R]:
+    """``flow_`` with its tasks on ``runner``."""
+    # prefect-dask declares DaskTaskRunner a bare TaskRunner (of Prefect's default future
+    # type), which Flow.with_options' TaskRunner[PrefectFuture] rejects
+    return flow_.with_options(task_runner=runner)  # type: ignore[arg-type]
+
+
+def cluster_size(address: str) -> int:
+    """How many workers the Dask scheduler at ``address`` has now (0 if it cannot say)."""
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=10) as client:
+            return len(client.scheduler_info().get("workers", {}))
+    except (OSError, TimeoutError):
+        return 0
+
+
+def worker_name() -> str:
+    """The Dask worker running this code (its name, or address), or ``local``."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except ValueError:  # not inside a Dask worker
+        return "local"
+    return str(worker.name if worker.name is not None else worker.address)

@@ -1,0 +1,56 @@
+"""How a build's LocalCluster starts its workers: forked from a warm fork server."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from pamflow.flows import cluster
+
+pytestmark = pytest.mark.integration
+
+
+def test_start_method_is_the_fork_server_unless_asked(monkeypatch):
+    monkeypatch.delenv(cluster.WORKER_START, raising=False)
+    assert cluster.start_method() == "forkserver"
+    monkeypatch.setenv(cluster.WORKER_START, " Spawn ")
+    assert cluster.start_method() == "spawn"
+    monkeypatch.setenv(cluster.WORKER_START, "fork")  # unsafe here: not offered
+    with pytest.raises(ValueError, match="PAMFLOW_WORKER_START='fork'.*forkserver, spawn"):
+        cluster.start_method()
+
+
+def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, demo_corpus):
+    from distributed import Client
+
+    def _worker_state() -> dict:  # nested: pickled by value, as workers cannot import tests
+        return {
+            "parent": os.getppid(),
+            "torch": "torch" in sys.modules,
+            "prefect_engine": "prefect.task_engine" in sys.modules,
+            "omp": os.environ.get("OMP_NUM_THREADS"),
+            "malloc": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            "marker": os.environ.get("PAMFLOW_TEST_MARKER"),
+        }
+
+    monkeypatch.delenv(cluster.WORKER_START, raising=False)
+    # set after the fork server may have started: it must still reach the workers
+    monkeypatch.setenv("PAMFLOW_TEST_MARKER", "seen")
+    spec = {"num_examples": 4, "shard_size": 4, "queries_per_sequence": 2}
+    local = cluster.start_cluster(2, "jnd", spec, str(tmp_path / "out"))
+    try:
+        with Client(local) as client:
+            states = list(client.run(_worker_state).values())
+    finally:
+        local.close()
+    assert len(states) == 2
+    parents = {s["parent"] for s in states}
+    # both workers are children of one fork server, not of this process (spawn's parent)
+    assert len(parents) == 1 and os.getpid() not in parents
+    for s in states:
+        assert not s["torch"], "a build worker imported PyTorch"
+        assert s["prefect_engine"], "the worker was not warmed"
+        assert s["omp"] == "1" and int(s["malloc"]) == 1 << 30
+        assert s["marker"] == "seen"

@@ -52,5 +52,5 @@ def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, de
     for s in states:
         assert not s["torch"], "a build worker imported PyTorch"
         assert s["prefect_engine"], "the worker was not warmed"
-        assert s["omp"] == "1" and int(s["malloc"]) == 1 << 30
+        assert s["omp"] == "1" and int(s["malloc"]) == 1 << 30, states
         assert s["marker"] == "seen"

@@ -75,3 +75,43 @@ def test_a_piece_outside_its_shard_is_refused(tmp_path, demo_corpus):
     spec = build.prepare("jnd", SPEC, out)
     with pytest.raises(ValueError, match="lies outside shard"):
         build.build_piece("jnd", spec.model_dump(mode="json"), out, build.Piece(0, 0, 2, 10, 20))
+
+
+GL_SPEC = {**SPEC, "num_examples": 48, "shard_size": 24, "seed": 7,
+           "families": ["white_noise", "eq", "griffin_lim"]}  # fmt: skip
+
+
+def test_cost_estimates_see_the_axes_the_rows_will_draw(demo_sources):
+    recipe = build.get_recipe("jnd")
+    spec = recipe.parse(GL_SPEC)
+    costs = recipe.group_costs(spec, demo_sources)
+    assert len(costs) == 12
+    for seq, cost in enumerate(costs):
+        real = recipe._head(spec, demo_sources, seq)  # what the sequence's rows draw
+        estimated = recipe._head(spec, demo_sources, seq, cut=False)
+        assert real[4:] == estimated[4:]  # the same reference axis, strength and axis
+        # a sequence costs its rows, more where Griffin-Lim is on its axis or its reference's
+        assert cost >= 4
+        assert (cost > 4) == ("griffin_lim" in real[4].families + real[6].families)
+    assert 0 < sum("griffin_lim" in recipe._head(spec, demo_sources, s)[6].families
+                   for s in range(12)) < 12  # fmt: skip
+
+
+def test_units_cut_by_cost_isolate_costly_sequences():
+    recipe = build.get_recipe("jnd")
+    spec = recipe.parse(GL_SPEC)
+    costs = [4.0] * 12
+    costs[3] = 100.0  # one Griffin-Lim sequence in shard 0 (rows 12-15)
+    pieces = build.plan_pieces("jnd", spec, 4, costs)
+    rows = [
+        i for p in sorted(pieces, key=lambda p: (p.shard, p.part)) for i in range(p.start, p.stop)
+    ]
+    assert rows == list(range(48))
+    costly = [p for p in pieces if p.cost >= 100]
+    assert [(p.start, p.stop) for p in costly] == [(12, 16)]  # alone in its unit
+    # shard 1 costs 24 of 148, under a unit's 37: it stays whole; shard 0 is cut
+    assert [(p.start, p.stop, p.parts) for p in pieces if p.shard == 1] == [(24, 48, 1)]
+    assert all(p.cost <= sum(costs) / 4 for p in pieces if p.stop - p.start > 4)
+    assert sum(p.cost for p in pieces) == pytest.approx(sum(costs))
+    # without estimates the same request cuts by rows only (12 rows a unit)
+    assert all(p.cost == 0 for p in build.plan_pieces("jnd", spec, 4))

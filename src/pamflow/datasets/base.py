@@ -143,6 +143,11 @@ class Recipe(ABC, Generic[S]):
         """Rows made together (a JND sequence); work units of a build hold whole groups."""
         return 1
 
+    def group_costs(self, spec: S, sources: Sources) -> list[float] | None:
+        """Each group's estimated cost in plain rows, in order (builds cut their work units
+        by it), or None: every row costs the same."""
+        return None
+
     def generate(
         self, spec: S, sources: Sources, start: int, stop: int
     ) -> Iterator[dict[str, Any]]:

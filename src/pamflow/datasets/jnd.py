@@ -39,7 +39,7 @@ from pamflow.datasets.base import Recipe, clip_at, cut_clip, long_enough, made_t
 from pamflow.datasets.listener import perceptual_distance
 from pamflow.datasets.psychometric import Prior, Staircase
 from pamflow.datasets.spec import ListenerSpec
-from pamflow.perturbations import Axis, Chain, sample_axis
+from pamflow.perturbations import Axis, Chain, axis_cost, sample_axis
 from pamflow.seeding import derive_seed, example_seed
 
 #: keys that keep the sequence and panel generators apart from the per-example seeds
@@ -145,20 +145,48 @@ class JndRecipe(Recipe[JndSpec]):
                 if start <= i < stop:
                     yield self.finish(spec, i, row)
 
+    def _head(
+        self, spec: JndSpec, sources: Sources, seq: int, cut: bool = True
+    ) -> tuple[np.random.Generator, str, np.ndarray | None, float, Axis, float, Axis]:
+        """Sequence ``seq``'s first draws: ``(rng, source_id, clean clip, offset, reference
+        axis, reference strength, axis)``. ``cut=False`` (cost estimates) loads no audio:
+        it makes the one draw that cutting the clip makes, from another range, which
+        leaves the generator where cutting does (but once in ~1e4 draws)."""
+        rng = np.random.default_rng(derive_seed(spec.seed, _SEQUENCE_KEY, seq))
+        speech = long_enough(sources, "speech", spec.clip_seconds)
+        source_id = speech[int(rng.integers(len(speech)))]
+        clean, offset = None, 0.0
+        if cut:
+            clean, offset = cut_clip(sources, source_id, spec.sample_rate, spec.clip_samples, rng)
+        else:
+            rng.integers(0, 2)
+        ref_axis = sample_axis(rng, spec.families)
+        ref_rho = float(rng.uniform(0.0, spec.reference_strength))
+        return rng, source_id, clean, offset, ref_axis, ref_rho, sample_axis(rng, spec.families)
+
+    def group_costs(self, spec: JndSpec, sources: Sources) -> list[float]:
+        """Each sequence's estimated cost, in plain rows: its questions, each weighted by
+        what its axis costs on average over the strength range (Griffin-Lim's iterations
+        dominate), and its reference's chain."""
+        q = spec.queries_per_sequence
+        lo, hi = spec.strength.low, spec.strength.high
+        out = []
+        for seq in range(-(-spec.num_examples // q)):
+            _, _, _, _, ref_axis, ref_rho, axis = self._head(spec, sources, seq, cut=False)
+            count = min(q, spec.num_examples - seq * q)
+            per_row = np.mean([axis_cost(axis, r) for r in np.linspace(lo, hi, 5)])
+            out.append(float(count * (1.0 + per_row) + axis_cost(ref_axis, ref_rho)))
+        return out
+
     def sequence(
         self, spec: JndSpec, sources: Sources, seq: int, count: int
     ) -> list[dict[str, Any]]:
         """The ``count`` questions of sequence ``seq``."""
-        rng = np.random.default_rng(derive_seed(spec.seed, _SEQUENCE_KEY, seq))
+        rng, source_id, clean, offset, ref_axis, ref_rho, axis = self._head(spec, sources, seq)
+        assert clean is not None
         sr = spec.sample_rate
-        speech = long_enough(sources, "speech", spec.clip_seconds)
-        source_id = speech[int(rng.integers(len(speech)))]
-        clean, offset = cut_clip(sources, source_id, sr, spec.clip_samples, rng)
-        ref_axis = sample_axis(rng, spec.families)
-        ref_rho = float(rng.uniform(0.0, spec.reference_strength))
         ref_chain = ref_axis.chain(ref_rho, sources)
         reference = ref_chain.apply(clean, sr, sources)
-        axis = sample_axis(rng, spec.families)
         lo, hi = spec.strength.low, spec.strength.high
         start = (
             spec.start_strength if spec.start_strength is not None else float(rng.uniform(lo, hi))

@@ -165,7 +165,8 @@ def build_dataset_flow(
             "they share with this machine); use a shared path or an fsspec URL"
         )
     data = parsed.model_dump(mode="json")
-    pieces = lib.plan_pieces(recipe, parsed, units)
+    costs = lib.group_costs(recipe, parsed, out) if units else None
+    pieces = lib.plan_pieces(recipe, parsed, units, costs)
     parts: dict[int, list[lib.Piece]] = {}
     for piece in pieces:
         parts.setdefault(piece.shard, []).append(piece)
@@ -174,24 +175,26 @@ def build_dataset_flow(
         recipe, parsed.num_examples, len(parts), len(pieces), out,
     )  # fmt: skip
     t0 = time.perf_counter()
-    futures = []
-    for shard, group in parts.items():
-        if len(group) == 1:
-            futures.append(build_shard_task.submit(recipe, data, out, shard))
+    futures: list[Any] = []
+    made: dict[int, list[Any]] = {}
+    # the costliest units first (longest processing time first): the last ones to finish
+    # are then short, and no worker waits on a long one started late
+    for p in sorted(pieces, key=lambda p: -p.cost):
+        if p.parts == 1:
+            futures.append(build_shard_task.submit(recipe, data, out, p.shard))
             continue
-        made = [
-            build_piece_task.submit(recipe, data, out, p.shard, p.part, p.parts, p.start, p.stop)
-            for p in group
-        ]
-        futures += made
+        fut = build_piece_task.submit(recipe, data, out, p.shard, p.part, p.parts, p.start, p.stop)
+        made.setdefault(p.shard, []).append(fut)
+        futures.append(fut)
+    for shard, futs in made.items():
         futures.append(
             join_shard_task.submit(
                 recipe,
                 data,
                 out,
                 shard,
-                [(p.start, p.stop) for p in group],
-                wait_for=made,
+                [(p.start, p.stop) for p in parts[shard]],
+                wait_for=futs,
                 return_state=False,
             )
         )

@@ -135,7 +135,9 @@ def start_cluster(workers: int | None, recipe: str, spec: dict[str, Any], out: s
     from distributed import Client, LocalCluster
 
     prestart()
-    with dask.config.set(cluster_config()):
+    # Dask lets this process's environment override its pre-spawn settings, and a
+    # LocalCluster started earlier in it (spawn) left Dask's own malloc values there
+    with dask.config.set(cluster_config()), _environ(WORKER_MALLOC):
         cluster = LocalCluster(**local_cluster_kwargs(workers))
     try:
         with Client(cluster) as client:

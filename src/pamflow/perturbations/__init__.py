@@ -18,7 +18,14 @@ import importlib
 import pkgutil
 from typing import Any
 
-from pamflow.perturbations.axis import Axis, Chain, Step, default_axis_families, sample_axis
+from pamflow.perturbations.axis import (
+    Axis,
+    Chain,
+    Step,
+    axis_cost,
+    default_axis_families,
+    sample_axis,
+)
 from pamflow.perturbations.base import (
     AXIS_CATEGORIES,
     CATEGORIES,
@@ -57,6 +64,7 @@ __all__ = [
     "Params",
     "PerturbationError",
     "Step",
+    "axis_cost",
     "default_axis_families",
     "families",
     "from_audiomentations",

@@ -135,6 +135,11 @@ class Axis:
         return cls(tuple(d["families"]), tuple(float(w) for w in d["weights"]), int(d["seed"]))
 
 
+def axis_cost(axis: Axis, rho: float) -> float:
+    """What applying ``axis`` at ``rho`` costs, in plain rows (:meth:`Family.cost`)."""
+    return sum(get(f).cost(s) for f, s in zip(axis.families, axis.strengths(rho), strict=True))
+
+
 def sample_axis(
     rng: np.random.Generator,
     families: list[str] | None = None,

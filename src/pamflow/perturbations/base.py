@@ -141,6 +141,12 @@ class Family(ABC, Generic[P]):
             return exp_map(s, self.mild, self.strong)
         return lin_map(s, self.mild, self.strong)
 
+    def cost(self, strength: float) -> float:
+        """About what one call on a clip costs at ``strength``, in plain rows of a build
+        (a row's drawing, listener and writing): what builds cut their work units by.
+        Most families cost a small part of a row: 0."""
+        return 0.0
+
     def sample(
         self,
         rng: np.random.Generator,

@@ -56,18 +56,26 @@ class Piece:
     parts: int
     start: int
     stop: int
+    cost: float = 0.0  # estimated, in plain rows (0: not estimated)
 
 
-def plan_pieces(recipe_name: str, spec: BaseSpec, units: int = 0) -> list[Piece]:
+def plan_pieces(
+    recipe_name: str, spec: BaseSpec, units: int = 0, costs: list[float] | None = None
+) -> list[Piece]:
     """The work units of a build of about ``units`` units: shards of more rows than
     ``num_examples / units`` are split into pieces of about that many rows, cut between
     the recipe's groups (a JND sequence is made whole), so that workers share the rows of a
-    shard that costs more than the others. ``units`` 0: one unit per shard. Rows and shard
-    files are the same however a build is cut (:mod:`pamflow.storage.pieces`)."""
+    shard that costs more than the others. With ``costs`` (each group's, from
+    :func:`group_costs`) shards are cut by cost instead: a piece holds about ``1 / units``
+    of the build's cost, a shard that costs less stays whole. ``units`` 0: one unit per
+    shard. Rows and shard files are the same however a build is cut
+    (:mod:`pamflow.storage.pieces`)."""
     shards = plan_shards(spec)
+    group = max(1, get_recipe(recipe_name).group_rows(spec))
+    if costs and units > 0:
+        return _cut_by_cost(shards, group, costs, sum(costs) / units)
     if units <= len(shards):
         return [Piece(s.index, 0, 1, s.start, s.stop) for s in shards]
-    group = max(1, get_recipe(recipe_name).group_rows(spec))
     size = -(-max(group, -(-spec.num_examples // units)) // group) * group  # whole groups
     out = []
     for s in shards:
@@ -75,6 +83,47 @@ def plan_pieces(recipe_name: str, spec: BaseSpec, units: int = 0) -> list[Piece]
         spans = list(zip(cuts, cuts[1:], strict=False))
         out += [Piece(s.index, k, len(spans), a, b) for k, (a, b) in enumerate(spans)]
     return out
+
+
+def _cut_by_cost(
+    shards: list[ShardPlan], group: int, costs: list[float], target: float
+) -> list[Piece]:
+    """Each shard cut between groups into pieces of about ``target`` cost (a group's cost
+    shared by the rows of it a shard holds); a group costing more is a piece of its own."""
+    out = []
+    for s in shards:
+        cuts, acc = [s.start], 0.0
+        for g in range(s.start // group, -(-s.stop // group)):
+            a, b = max(s.start, g * group), min(s.stop, (g + 1) * group)
+            c = _span_cost(a, b, group, costs)
+            if acc > 0 and acc + c > target:
+                cuts.append(a)
+                acc = 0.0
+            acc += c
+        spans = list(zip(cuts, [*cuts[1:], s.stop], strict=True))
+        out += [
+            Piece(s.index, k, len(spans), a, b, _span_cost(a, b, group, costs))
+            for k, (a, b) in enumerate(spans)
+        ]
+    return out
+
+
+def _span_cost(start: int, stop: int, group: int, costs: list[float]) -> float:
+    return sum(
+        costs[g] * (min(stop, (g + 1) * group) - max(start, g * group)) / group
+        for g in range(start // group, -(-stop // group))
+    )
+
+
+def group_costs(recipe_name: str, spec: BaseSpec, out: str) -> list[float] | None:
+    """The recipe's estimate of what each of its groups costs (:meth:`Recipe.group_costs`),
+    from the spec's sources as the build at ``out`` sees them; None where it has none or
+    the sources cannot be read here (the units are then cut by rows)."""
+    try:
+        return get_recipe(recipe_name).group_costs(spec, _build_sources(spec, out)[0])
+    except Exception as e:  # an estimate only: the build itself reports real errors
+        log.info("no cost estimate for %s (%s): work units cut by rows", recipe_name, e)
+        return None
 
 
 def spec_digest(recipe: str, spec: BaseSpec) -> str:

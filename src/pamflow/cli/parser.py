@@ -291,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--config",
         help="a YAML file of training config fields (lr, batch_size, ..., model: {...}, "
-        "tiny: true) (default: the model's defaults)",
+        "tiny: true; stages: {STAGE: {fields}} sets fields for one stage, over the others) "
+        "(default: the model's defaults)",
     )
     text, defaults = _train_field(models, "device")
     s.add_argument(

@@ -148,11 +148,14 @@ def train_flow(
     ``device`` says (see :func:`_resources`)."""
     interrupts.rearm()  # under the pamflow command, one SIGTERM stops at once
     conf = registry.train_config(model, dict(config or {}))  # a bad config fails here
+    stage_cfgs = registry.stage_train_configs(model, dict(config or {}))
     data = [settings.absolute(p) for p in data]
     out = settings.absolute(out)
     groups = datasets_by_recipe(data)
     with _resources(conf.device, cluster):
-        summary = registry.train(model, groups, out, conf, resume=resume, runner=_submit_stage)
+        summary = registry.train(
+            model, groups, out, conf, stage_cfgs=stage_cfgs, resume=resume, runner=_submit_stage
+        )
         checkpoint = str(summary["model"])
         flat = _flat(summary)
         create_markdown_artifact(

@@ -37,8 +37,9 @@ naming the known ones. The datasets given with `--data` are grouped by the recip
 `dataset.json` records, and each stage reads those of its recipe (their spec fields:
 [specs.md](specs.md)). A model of several stages trains them in order into `RUN/STAGE`,
 each from the previous stage's `model.pt`; a stage whose `model.pt` exists is done and
-skipped. `pamflow train` gives every stage one config (`pamflow.models.registry.train`
-takes per-stage ones as `stage_cfgs`).
+skipped. A `stages:` mapping sets fields for the stages it names, over the rest of the
+file and the command line (e.g. `stages: {{contrastive: {{epochs: 8}}}}`: 8 epochs for that
+stage, the file's for the others); `model` cannot differ between stages.
 
 A run writes `checkpoint.pt` (resumable), `model.pt` (when complete), `metrics.jsonl` and
 `metrics.png`. `--resume` continues from `checkpoint.pt`; the config may then differ from

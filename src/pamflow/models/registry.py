@@ -144,9 +144,14 @@ def train_config(model: str, values: dict | None = None, **overrides: object) ->
 
     ``tiny: true`` starts from the model's tiny preset (small sizes, for smoke runs); a
     ``model:`` mapping sets fields of the model's own config. Unknown fields are an error.
+    A ``stages:`` mapping (see :func:`stage_train_configs`) is checked and left out: the
+    config returned is the one every stage it does not name runs with.
     """
     cls = get(model).train_config
     data = {**(values or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    stages = data.pop("stages", None)
+    if stages is not None:
+        stage_train_configs(model, {**data, "stages": stages})  # a bad stage fails here
     tiny = bool(data.pop("tiny", False))
     base = cls.tiny() if tiny else cls()
     model_values = data.pop("model", None)
@@ -161,6 +166,31 @@ def train_config(model: str, values: dict | None = None, **overrides: object) ->
     if "gain_db" in data:
         data["gain_db"] = tuple(data["gain_db"])
     return dataclasses.replace(base, **data)
+
+
+def stage_train_configs(model: str, values: dict | None = None) -> dict[str, TrainConfig]:
+    """The per-stage training configs of a config's ``stages:`` mapping (stage name ->
+    fields): each is the config's own fields with that stage's on top (a stage's fields win
+    over the file's and the command line's). A stage's fields may not set ``model`` (the
+    stages share one architecture) nor ``stages``; unknown stages are an error. ``{}`` when
+    there is no ``stages:``."""
+    data = dict(values or {})
+    stages = data.pop("stages", None)
+    if stages is None:
+        return {}
+    names = [s.name for s in get(model).stages]
+    if not isinstance(stages, Mapping) or any(not isinstance(v, Mapping) for v in stages.values()):
+        raise ValueError(f"stages: need a mapping of stage name -> fields, got {stages!r}")
+    unknown = sorted(set(stages) - set(names))
+    if unknown:
+        raise ValueError(f"stages: unknown stage(s) {unknown}; {model}'s stages are {names}")
+    out = {}
+    for name, fields in stages.items():
+        bad = sorted({"model", "stages", "tiny"} & set(fields))
+        if bad:
+            raise ValueError(f"stages.{name}: {bad} cannot differ between stages")
+        out[name] = train_config(model, {**data, **fields})
+    return out
 
 
 def save_model(
@@ -248,6 +278,7 @@ __all__ = [
     "register",
     "run_stage",
     "save_model",
+    "stage_train_configs",
     "train",
     "train_config",
 ]

@@ -25,7 +25,9 @@ def test_config_parses(path):
     data = load_spec_file(str(path))
     if kind in registry.names():
         cfg = train_config(kind, data)
-        assert all(getattr(cfg, k) == v for k, v in data.items() if k != "model")
+        assert all(getattr(cfg, k) == v for k, v in data.items() if k not in ("model", "stages"))
+        for stage, stage_cfg in registry.stage_train_configs(kind, data).items():
+            assert all(getattr(stage_cfg, k) == v for k, v in data["stages"][stage].items())
     else:
         spec = get_recipe(kind).parse(data)
         plain = spec.model_dump()  # nested fields (a strength range) as plain mappings

@@ -3,7 +3,7 @@ flow on a LocalCluster of 1 and 2 workers, in one run (examples/s and the ratios
 where the flow's time goes.
 
     python benchmarks/build.py [--num-examples 400 2000] [--shard-size 100] [--recipe jnd]
-                               [--temporary-server]
+                               [--temporary-server] [--units-per-worker N]
 
 For each size: the plain process (``build_local``), then the flow on 1 and on 2 workers.
 Per flow run it prints
@@ -18,7 +18,11 @@ By default a Prefect server is started before timing (``prefect_test_harness``),
 a user who runs one (a service, or ``prefect server start``): the flow figures then leave
 out the server's start-up. ``--temporary-server`` times what ``pamflow build`` does
 without one: it starts a temporary server itself, while its LocalCluster starts.
-The demo corpus is built (or found in the cache) before timing starts.
+The demo corpus is built (or found in the cache) before timing starts, and the fork
+server the workers fork from is started first, as ``pamflow build`` starts it: its imports
+are done by the time the first flow runs (``PAMFLOW_WORKER_START=spawn`` times Dask's
+default instead). ``--units-per-worker`` sets how many work units a build is cut into per
+worker (default :data:`pamflow.flows.build.UNITS_PER_WORKER`).
 """
 
 from __future__ import annotations
@@ -89,7 +93,14 @@ def main() -> None:
     ap.add_argument("--recipe", default="jnd")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--temporary-server", action="store_true")
+    ap.add_argument("--units-per-worker", type=int, default=None)
     args = ap.parse_args()
+    from pamflow.flows import build as flows_build
+    from pamflow.flows.cluster import prestart
+
+    if args.units_per_worker:
+        flows_build.UNITS_PER_WORKER = args.units_per_worker
+    prestart()  # as `pamflow build` does first: the fork server imports while this goes on
     default_sources()
     print("| rows | run | seconds | examples/s | vs plain | start-up (s) | units | "
           "unit p50 / p95 / max (s) | idle |")  # fmt: skip

@@ -16,7 +16,8 @@ may grow with the dataset but the dataset itself.
 The estimate: the flow's work units at the largest size (their measured seconds) are
 resampled to a 55,000-row build (DPAM's scale: shards of 100 rows, cut into
 ``UNITS_PER_WORKER`` units per worker) and scheduled, in submission order, on W workers, each
-unit going to the first free worker and paying the measured per-unit overhead (flow wall time
+unit going to the first free worker, costliest first as the flow submits them (its cost
+estimates taken as exact), and paying the measured per-unit overhead (flow wall time
 times workers, less the units' own seconds, per unit); efficiency is the ideal time (the
 units' total over W) over the scheduled makespan plus the measured start-up. A paper
 estimate, from this machine's unit costs: real clusters add network and storage latency.
@@ -70,6 +71,7 @@ class PeakRss:
         self.me = psutil.Process()
         self.peaks: dict[int, float] = {}
         self.names: dict[int, str] = {}
+        self.parents: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -81,6 +83,7 @@ class PeakRss:
                 try:
                     rss = p.memory_info().rss / 2**20
                     self.names.setdefault(p.pid, " ".join(p.cmdline())[:200])
+                    self.parents.setdefault(p.pid, p.ppid())
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 self.peaks[p.pid] = max(self.peaks.get(p.pid, 0.0), rss)
@@ -94,8 +97,14 @@ class PeakRss:
         self._thread.join()
 
     def workers(self) -> list[float]:
-        """Peaks of Dask's worker processes (spawned by the nannies)."""
-        return [v for pid, v in self.peaks.items() if "spawn_main" in self.names.get(pid, "")]
+        """Peaks of Dask's worker processes: spawned by the nannies, or forked by the fork
+        server (whose children they are)."""
+        servers = {pid for pid, name in self.names.items() if "forkserver" in name}
+        return [
+            v
+            for pid, v in self.peaks.items()
+            if "spawn_main" in self.names.get(pid, "") or self.parents.get(pid) in servers
+        ]
 
 
 def flow(recipe: str, spec: dict[str, Any], out: str, workers: int) -> dict[str, Any]:
@@ -137,6 +146,7 @@ def estimate(rows_per_unit: float, units: list[float], overhead: float,
         # resample the measured units, scaled to this unit size
         scale = (rows / n_units) / rows_per_unit
         costs = rng.choice(np.asarray(units), size=n_units) * scale
+        costs = np.sort(costs)[::-1]  # submitted costliest first, as the flow does
         ideal = costs.sum() / w
         out.append((w, ideal / (schedule(costs, w, overhead) + startup)))
     return out
@@ -154,7 +164,9 @@ def main() -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     from pamflow.corpus.sources import default_sources
+    from pamflow.flows.cluster import prestart
 
+    prestart()  # as `pamflow build` does first: the fork server imports while this goes on
     default_sources()
     rows = []
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):

@@ -30,7 +30,8 @@ def test_toy_run_prints_ratios_and_both_axis_mixes():
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
     for family in ("gain", "reverb_drr"):  # pamflow xRT, audiomentations xRT, their ratio
         ours, theirs, ratio = (float(c) for c in rows[family].split("|")[2:5])
-        assert ratio == pytest.approx(ours / theirs, rel=0.01)
+        # the ratio is printed to 2 decimals: 0.45 for 0.4549 is right
+        assert ratio == pytest.approx(ours / theirs, rel=0.01, abs=0.0051)
     assert rows["pops"].split("|")[3].strip() == "n/a"  # no counterpart
     assert out.count(", ratio ") == 2  # the default JND axis mix and the shared-family one
     assert "axis mix, families with a counterpart" in out

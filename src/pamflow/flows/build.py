@@ -318,7 +318,9 @@ def build_dataset(
     ):
         try:
             address = cluster or (local.scheduler_address if local is not None else None)
-            units = UNITS_PER_WORKER * (workers or 2 if cluster is None else cluster_size(cluster))
+            n = workers or 2 if cluster is None else cluster_size(cluster)
+            # one worker makes every unit in turn: cutting shards would only add tasks
+            units = UNITS_PER_WORKER * n if n > 1 else 0
             build_flow = on_runner(build_dataset_flow, task_runner(workers, address))
             return build_flow(recipe, spec, out, retrain, bool(cluster), units)
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import pytest
@@ -33,6 +34,7 @@ def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, de
             "omp": os.environ.get("OMP_NUM_THREADS"),
             "malloc": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
             "marker": os.environ.get("PAMFLOW_TEST_MARKER"),
+            "sigint_ignored": signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
         }
 
     monkeypatch.delenv(cluster.WORKER_START, raising=False)
@@ -54,3 +56,4 @@ def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, de
         assert s["prefect_engine"], "the worker was not warmed"
         assert s["omp"] == "1" and int(s["malloc"]) == 1 << 30, states
         assert s["marker"] == "seen"
+        assert s["sigint_ignored"]  # the command stops its workers; Ctrl-C does not

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -76,14 +78,23 @@ def prestart() -> None:
     """Start the fork server now, in the background, if builds will use one: it imports
     :data:`PRELOAD` in its own process while this one goes on. Its environment is the
     workers': :data:`WORKER_ENV` and :data:`WORKER_MALLOC` (a forked worker inherits them,
-    where Dask's per-worker settings would come too late). Idempotent."""
+    where Dask's per-worker settings would come too late), and SIGINT ignored. Idempotent."""
     if start_method() != "forkserver":
         return
     from multiprocessing import forkserver
 
     multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
-    with _environ({**WORKER_ENV, **WORKER_MALLOC}):
-        forkserver.ensure_running()
+    # started with SIGINT ignored, the fork server's workers ignore it too: a Ctrl-C to the
+    # terminal's process group is the command's to handle (it closes the cluster), and a
+    # worker killed by it would only be restarted by its nanny as the command stops
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        with _environ({**WORKER_ENV, **WORKER_MALLOC}):
+            forkserver.ensure_running()
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, old)
 
 
 def local_cluster_kwargs(workers: int | None) -> dict[str, Any]:

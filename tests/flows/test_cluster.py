@@ -13,11 +13,11 @@ from pamflow.flows import cluster
 pytestmark = pytest.mark.integration
 
 
-def test_start_method_is_the_fork_server_unless_asked(monkeypatch):
+def test_start_method_is_spawn_unless_the_fork_server_is_asked(monkeypatch):
     monkeypatch.delenv(cluster.WORKER_START, raising=False)
-    assert cluster.start_method() == "forkserver"
-    monkeypatch.setenv(cluster.WORKER_START, " Spawn ")
     assert cluster.start_method() == "spawn"
+    monkeypatch.setenv(cluster.WORKER_START, " ForkServer ")
+    assert cluster.start_method() == "forkserver"
     monkeypatch.setenv(cluster.WORKER_START, "fork")  # unsafe here: not offered
     with pytest.raises(ValueError, match="PAMFLOW_WORKER_START='fork'.*forkserver, spawn"):
         cluster.start_method()
@@ -37,7 +37,7 @@ def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, de
             "sigint_ignored": signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
         }
 
-    monkeypatch.delenv(cluster.WORKER_START, raising=False)
+    monkeypatch.setenv(cluster.WORKER_START, "forkserver")
     # set after the fork server may have started: it must still reach the workers
     monkeypatch.setenv("PAMFLOW_TEST_MARKER", "seen")
     spec = {"num_examples": 4, "shard_size": 4, "queries_per_sequence": 2}

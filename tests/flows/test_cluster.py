@@ -57,3 +57,65 @@ def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, de
         assert s["omp"] == "1" and int(s["malloc"]) == 1 << 30, states
         assert s["marker"] == "seen"
         assert s["sigint_ignored"]  # the command stops its workers; Ctrl-C does not
+
+
+def test_spawned_workers_run_without_dask_s_profiler(tmp_path, demo_corpus):
+    from distributed import Client
+
+    def _state() -> dict:
+        import dask
+
+        return {
+            "profile": dask.config.get("distributed.worker.profile.enabled"),
+            "malloc": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        }
+
+    import dask
+
+    assert dask.config.get("distributed.worker.profile.enabled")  # Dask's default here
+    spec = {"num_examples": 2, "shard_size": 2, "queries_per_sequence": 2}
+    local = cluster.start_cluster(1, "jnd", spec, str(tmp_path / "out"))
+    try:
+        with Client(local) as client:
+            (state,) = client.run(_state).values()
+    finally:
+        local.close()
+    assert state == {"profile": False, "malloc": str(1 << 30)}
+
+
+def _certificates(path: str) -> int:
+    with open(path, encoding="ascii") as f:
+        return f.read().count("-----BEGIN CERTIFICATE-----")
+
+
+def test_lean_clients_reach_a_plain_http_server_from_a_worker(prefect_server, tmp_path):
+    """A task on a local worker sees the one-certificate CA file and its client still talks
+    to the (http://) server; outside the block, and for https, the CA file is as it was."""
+    import certifi
+    from prefect import flow, task
+    from prefect.settings import PREFECT_API_SSL_CERT_FILE, PREFECT_API_URL, temporary_settings
+
+    @task
+    def seen() -> tuple[str | None, bool]:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:  # the API answers through it
+            healthy = client.api_healthcheck() is None
+        return PREFECT_API_SSL_CERT_FILE.value(), healthy
+
+    @flow
+    def probe() -> tuple[str | None, bool]:
+        return seen.submit().result()
+
+    assert prefect_server.startswith("http://")
+    before = PREFECT_API_SSL_CERT_FILE.value()  # None, or $SSL_CERT_FILE's bundle
+    with cluster.lean_prefect_clients():
+        on_worker = cluster.on_runner(probe, cluster.task_runner(1))()
+    path, healthy = on_worker
+    assert healthy and path is not None
+    assert _certificates(path) == 1 and _certificates(certifi.where()) > 100
+    assert PREFECT_API_SSL_CERT_FILE.value() == before  # restored
+    own = str(tmp_path / "own.pem")  # a TLS connection would read it: kept
+    https = {PREFECT_API_URL: "https://prefect.example/api", PREFECT_API_SSL_CERT_FILE: own}
+    with temporary_settings(https), cluster.lean_prefect_clients():
+        assert PREFECT_API_SSL_CERT_FILE.value() == own

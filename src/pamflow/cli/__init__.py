@@ -30,6 +30,7 @@ from pamflow.cli import (  # noqa: F401  (they register the subcommands)
 )
 from pamflow.cli.base import COMMANDS, err
 from pamflow.cli.parser import build_parser
+from pamflow.flows.cluster import environ
 
 #: what an interrupted command leaves and how to go on, by command
 ON_INTERRUPT = {
@@ -106,11 +107,9 @@ def console_logs(verbose: bool) -> Iterator[None]:
             env["PREFECT_LOGGING_LEVEL"] = "INFO"
     else:
         env = {k: v for k, v in QUIET_ENV.items() if k not in os.environ}
-    saved = {k: os.environ.get(k) for k in env}
     root = logging.getLogger()
     levels = {name: logging.getLogger(name).level for name in QUIET_LEVELS}
     try:
-        os.environ.update(env)
         if not verbose:
             for name, level in QUIET_LEVELS.items():
                 logging.getLogger(name).setLevel(level)
@@ -119,13 +118,9 @@ def console_logs(verbose: bool) -> Iterator[None]:
                 for h in root.handlers:
                     if isinstance(h, handlers.PrefectConsoleHandler):
                         h.addFilter(_QUIET)
-        yield
+        with environ(env):
+            yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
         for h in root.handlers:

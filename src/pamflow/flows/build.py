@@ -17,7 +17,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
-import dask
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
@@ -26,8 +25,8 @@ from prefect.futures import as_completed
 from pamflow import interrupts
 from pamflow.flows import progress, settings
 from pamflow.flows.cluster import (
-    cluster_config,
     cluster_size,
+    lean_prefect_clients,
     on_runner,
     start_cluster,
     task_runner,
@@ -311,18 +310,15 @@ def build_dataset(
     lib.prepare(recipe, spec, out)  # a bad spec fails here, before a cluster starts
     # a LocalCluster starts (and its workers warm up) while the Prefect server starts
     early = None if cluster else partial(start_cluster, workers, recipe, spec, out)
-    with (
-        prefect_api(early) as local,
-        progress.listening(on_shard),
-        dask.config.set(cluster_config()),
-    ):
+    with prefect_api(early) as local, progress.listening(on_shard):
         try:
             address = cluster or (local.scheduler_address if local is not None else None)
             n = workers or 2 if cluster is None else cluster_size(cluster)
             # one worker makes every unit in turn: cutting shards would only add tasks
             units = UNITS_PER_WORKER * n if n > 1 else 0
             build_flow = on_runner(build_dataset_flow, task_runner(workers, address))
-            return build_flow(recipe, spec, out, retrain, bool(cluster), units)
+            with contextlib.nullcontext() if cluster else lean_prefect_clients():
+                return build_flow(recipe, spec, out, retrain, bool(cluster), units)
         finally:
             if local is not None:
                 local.close()

@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:  # Prefect and Dask load on first use: `pamflow build` calls prestart first
@@ -35,6 +36,12 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": 1 << 30, "MALLOC_MMAP_THRESHOLD_": 1 << 26}
 #: the Dask config that gives spawned LocalCluster workers :data:`WORKER_MALLOC`
 MALLOC_CONFIG = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
+#: Dask config for a build's workers beyond their environment: no statistical profiler.
+#: Dask's samples every running task's stack each 10 ms from the worker's event loop (for
+#: the dashboard's Profile page); in a build worker that thread took 10-12 % as much CPU as
+#: the task it watched, and 5-6 % with it off (``thread_time`` against ``process_time`` of
+#: JND shards; ``benchmarks/build.py`` shows the effect)
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 #: ``PAMFLOW_WORKER_START``: ``spawn`` (the default: a fresh interpreter a worker, Dask's
 #: own) or ``forkserver`` (workers forked from a warm fork server, seconds faster to start)
 WORKER_START = "PAMFLOW_WORKER_START"
@@ -50,8 +57,8 @@ def start_method() -> str:
     build's code once, and starts in a tenth of a second; with ``spawn`` (the default, Dask's)
     each worker is a fresh interpreter that spends seconds importing Prefect, SciPy and pamflow
     again. ``spawn`` stays the default until a Ctrl-C test that failed under CI load with the
-    fork server is understood
-    (``benchmarks/build.py --start spawn`` measures both). Plain ``fork`` is not offered:
+    fork server is understood (``benchmarks/build.py`` measures either, as the environment
+    says). Plain ``fork`` is not offered:
     forking this process, whose threads hold locks (a log handler's, measured to hang a
     worker), is not safe. ``spawn`` where the platform has no fork server.
     """
@@ -64,7 +71,8 @@ def start_method() -> str:
 
 
 @contextlib.contextmanager
-def _environ(values: dict[str, Any]) -> Iterator[None]:
+def environ(values: dict[str, Any]) -> Iterator[None]:
+    """``values`` in this process's environment for the block; as they were afterwards."""
     old = {k: os.environ.get(k) for k in values}
     os.environ.update({k: str(v) for k, v in values.items()})
     try:
@@ -93,7 +101,7 @@ def prestart() -> None:
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
-        with _environ({**WORKER_ENV, **WORKER_MALLOC}):
+        with environ({**WORKER_ENV, **WORKER_MALLOC}):
             forkserver.ensure_running()
     finally:
         if main:
@@ -117,7 +125,11 @@ def local_cluster_kwargs(workers: int | None) -> dict[str, Any]:
 
 def cluster_config() -> dict[str, Any]:
     """The Dask config a build's LocalCluster starts under (:func:`start_method`)."""
-    return {**MALLOC_CONFIG, "distributed.worker.multiprocessing-method": start_method()}
+    return {
+        **MALLOC_CONFIG,
+        **WORKER_CONFIG,
+        "distributed.worker.multiprocessing-method": start_method(),
+    }
 
 
 def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskTaskRunner:
@@ -151,7 +163,7 @@ def start_cluster(workers: int | None, recipe: str, spec: dict[str, Any], out: s
     prestart()
     # Dask lets this process's environment override its pre-spawn settings, and a
     # LocalCluster started earlier in it (spawn) left Dask's own malloc values there
-    with dask.config.set(cluster_config()), _environ(WORKER_MALLOC):
+    with dask.config.set(cluster_config()), environ(WORKER_MALLOC):
         cluster = LocalCluster(**local_cluster_kwargs(workers))
     try:
         with Client(cluster) as client:
@@ -160,6 +172,53 @@ def start_cluster(workers: int | None, recipe: str, spec: dict[str, Any], out: s
         cluster.close()
         raise
     return cluster
+
+
+@contextlib.contextmanager
+def lean_prefect_clients() -> Iterator[None]:
+    """For the block, Prefect API clients that skip loading 150 CA certificates they never
+    use, when the API is plain ``http://`` (a temporary server, or one on loopback).
+
+    Prefect 3.8 gives every API client a new SSL context made from certifi's bundle, about
+    35 ms of CPU each, whatever the URL's scheme; a Dask worker makes two or three clients
+    per task run. With ``PREFECT_API_SSL_CERT_FILE`` set to a file of one certificate (the
+    bundle's first, written once under ``PREFECT_HOME``) a context takes 0.9 ms. The flow
+    run's settings carry it to its tasks, so it is for local clusters only (a remote worker
+    has no such file). A CA file set for the API (or by ``SSL_CERT_FILE``) is replaced only
+    where no TLS connection can read it; an ``https://`` API, and
+    ``PREFECT_API_TLS_INSECURE_SKIP_VERIFY``, are left alone. ``benchmarks/task_overhead.py`` measures it.
+    """
+    from prefect.settings import (
+        PREFECT_API_SSL_CERT_FILE,
+        PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
+        PREFECT_API_URL,
+        temporary_settings,
+    )
+
+    url = PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL") or ""
+    if not url.startswith("http://") or PREFECT_API_TLS_INSECURE_SKIP_VERIFY.value():
+        yield
+        return
+    with temporary_settings({PREFECT_API_SSL_CERT_FILE: one_certificate_file()}):
+        yield
+
+
+def one_certificate_file() -> str:
+    """A PEM file of one CA certificate (certifi's first) under ``PREFECT_HOME``, written
+    once, atomically: what :func:`lean_prefect_clients` gives Prefect to load."""
+    import certifi
+    from prefect.settings import PREFECT_HOME
+
+    path = Path(PREFECT_HOME.value()) / "pamflow-plain-http-ca.pem"
+    if not path.exists():
+        text = Path(certifi.where()).read_text(encoding="ascii")
+        end = "-----END CERTIFICATE-----"
+        first = text[text.index("-----BEGIN CERTIFICATE-----") : text.index(end) + len(end)]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(first + "\n", encoding="ascii")
+        os.replace(tmp, path)
+    return str(path)
 
 
 def on_runner(flow_: Flow[P, R], runner: DaskTaskRunner) -> Flow[P, R]:

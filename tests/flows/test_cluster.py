@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import uuid
 
 import pytest
 
@@ -90,7 +91,8 @@ def _certificates(path: str) -> int:
 
 def test_lean_clients_reach_a_plain_http_server_from_a_worker(prefect_server, tmp_path):
     """A task on a local worker sees the one-certificate CA file and its client still talks
-    to the (http://) server; outside the block, and for https, the CA file is as it was."""
+    to the (http://) server; outside the block, and for https, the CA file is as it was.
+    The task was submitted without hashing its closure and context."""
     import certifi
     from prefect import flow, task
     from prefect.settings import PREFECT_API_SSL_CERT_FILE, PREFECT_API_URL, temporary_settings
@@ -103,9 +105,13 @@ def test_lean_clients_reach_a_plain_http_server_from_a_worker(prefect_server, tm
             healthy = client.api_healthcheck() is None
         return PREFECT_API_SSL_CERT_FILE.value(), healthy
 
+    keys = []
+
     @flow
     def probe() -> tuple[str | None, bool]:
-        return seen.submit().result()
+        future = seen.submit()
+        keys.append(future.wrapped_future.key)
+        return future.result()
 
     assert prefect_server.startswith("http://")
     before = PREFECT_API_SSL_CERT_FILE.value()  # None, or $SSL_CERT_FILE's bundle
@@ -113,6 +119,10 @@ def test_lean_clients_reach_a_plain_http_server_from_a_worker(prefect_server, tm
         on_worker = cluster.on_runner(probe, cluster.task_runner(1))()
     path, healthy = on_worker
     assert healthy and path is not None
+    # submitted unhashed (pure=False): Dask named the task by a random id, not a token
+    (key,) = keys
+    suffix = key.split("-", 1)[1]
+    assert str(uuid.UUID(suffix)) == suffix, key  # a hash token would be 32 bare hex digits
     assert _certificates(path) == 1 and _certificates(certifi.where()) > 100
     assert PREFECT_API_SSL_CERT_FILE.value() == before  # restored
     own = str(tmp_path / "own.pem")  # a TLS connection would read it: kept

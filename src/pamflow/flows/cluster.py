@@ -133,13 +133,14 @@ def cluster_config() -> dict[str, Any]:
 
 
 def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskTaskRunner:
-    """A Dask task runner: an existing scheduler at ``cluster`` (``tcp://host:port``), or a
-    ``LocalCluster`` of ``workers`` single-threaded processes on loopback."""
-    from prefect_dask import DaskTaskRunner
+    """A Dask task runner (:class:`pamflow.flows.runner.BuildTaskRunner`): an existing
+    scheduler at ``cluster`` (``tcp://host:port``), or a ``LocalCluster`` of ``workers``
+    single-threaded processes on loopback."""
+    from pamflow.flows.runner import BuildTaskRunner
 
     if cluster:
-        return DaskTaskRunner(address=cluster)
-    return DaskTaskRunner(
+        return BuildTaskRunner(address=cluster)
+    return BuildTaskRunner(
         cluster_class="distributed.LocalCluster", cluster_kwargs=local_cluster_kwargs(workers)
     )
 

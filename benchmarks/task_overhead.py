@@ -66,7 +66,7 @@ def measure(tasks: int, pamflow: bool) -> tuple[float, float, float]:
     config = cluster.cluster_config()
     runner = cluster.task_runner(1)
     if not pamflow:
-        config = {**config, **{k: True for k in cluster.WORKER_CONFIG}}
+        config = {k: v for k, v in config.items() if k not in cluster.WORKER_CONFIG}
         runner = DaskTaskRunner(
             cluster_class="distributed.LocalCluster",
             cluster_kwargs=cluster.local_cluster_kwargs(1),

@@ -40,7 +40,7 @@ MALLOC_CONFIG = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKE
 #: Dask's samples every running task's stack each 10 ms from the worker's event loop (for
 #: the dashboard's Profile page); in a build worker that thread took 10-12 % as much CPU as
 #: the task it watched, and 5-6 % with it off (``thread_time`` against ``process_time`` of
-#: JND shards; ``benchmarks/build.py`` shows the effect)
+#: JND shards; ``benchmarks/task_overhead.py`` measures it per task)
 WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 #: ``PAMFLOW_WORKER_START``: ``spawn`` (the default: a fresh interpreter a worker, Dask's
 #: own) or ``forkserver`` (workers forked from a warm fork server, seconds faster to start)
@@ -187,7 +187,8 @@ def lean_prefect_clients() -> Iterator[None]:
     run's settings carry it to its tasks, so it is for local clusters only (a remote worker
     has no such file). A CA file set for the API (or by ``SSL_CERT_FILE``) is replaced only
     where no TLS connection can read it; an ``https://`` API, and
-    ``PREFECT_API_TLS_INSECURE_SKIP_VERIFY``, are left alone. ``benchmarks/task_overhead.py`` measures it.
+    ``PREFECT_API_TLS_INSECURE_SKIP_VERIFY``, are left alone.
+    ``benchmarks/task_overhead.py`` measures it.
     """
     from prefect.settings import (
         PREFECT_API_SSL_CERT_FILE,

@@ -26,6 +26,7 @@ from pamflow import interrupts
 from pamflow.flows import progress, settings
 from pamflow.flows.cluster import (
     cluster_size,
+    configured_api_url,
     lean_prefect_clients,
     on_runner,
     start_cluster,
@@ -247,13 +248,11 @@ def prefect_api(meanwhile: Callable[[], R] | None = None) -> Iterator[R | None]:
     ``meanwhile`` (starting a cluster) runs in a thread while the server starts, with the
     server's URL already in the environment; its result is what the context yields.
     """
-    from prefect.settings import PREFECT_API_URL
-
-    if PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL"):
+    if configured_api_url():
         yield meanwhile() if meanwhile else None
         return
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import temporary_settings
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
     server = SubprocessASGIServer()

@@ -175,6 +175,14 @@ def start_cluster(workers: int | None, recipe: str, spec: dict[str, Any], out: s
     return cluster
 
 
+def configured_api_url() -> str:
+    """The Prefect API this process is set to use (its settings, else the environment a
+    temporary server's URL was put in); "" where none is."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL") or ""
+
+
 @contextlib.contextmanager
 def lean_prefect_clients() -> Iterator[None]:
     """For the block, Prefect API clients that skip loading 150 CA certificates they never
@@ -193,11 +201,10 @@ def lean_prefect_clients() -> Iterator[None]:
     from prefect.settings import (
         PREFECT_API_SSL_CERT_FILE,
         PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
-        PREFECT_API_URL,
         temporary_settings,
     )
 
-    url = PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL") or ""
+    url = configured_api_url()
     if not url.startswith("http://") or PREFECT_API_TLS_INSECURE_SKIP_VERIFY.value():
         yield
         return

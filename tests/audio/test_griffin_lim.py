@@ -83,3 +83,41 @@ def test_update_step_is_the_complex_formula_bit_for_bit(real):
         assert out.dtype == cplx
         assert np.array_equal(out.real, re * scale) and np.array_equal(out.imag, im * scale)
         assert np.array_equal(np.signbit(out.real), np.signbit(re * scale))
+
+
+_FIRST_CLIP = """
+import numpy as np
+from pamflow.audio.griffin_lim import _kernel, griffin_lim, magnitude
+x = np.random.default_rng(0).standard_normal(4000).astype(np.float32)
+y = griffin_lim(magnitude(x, 512, 128), 2, np.random.default_rng(0), length=x.size, hop=128)
+kernel = _kernel()
+hits, misses = (sum(v.values()) for v in (kernel.stats.cache_hits, kernel.stats.cache_misses))
+print(type(kernel._cache).__name__, hits, misses, float(np.sum(y)))
+"""
+
+
+def _first_clip(env: dict[str, str], prelude: str = "") -> tuple[str, int, int, float]:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + _FIRST_CLIP], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    cache, hits, misses, total = done.stdout.split()
+    return cache, int(hits), int(misses), float(total)
+
+
+def test_update_step_is_compiled_once_then_loaded_from_numba_s_cache(tmp_path):
+    import os
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    first = _first_clip(env)
+    second = _first_clip(env)
+    assert first[:3] == ("FunctionCache", 0, 1)  # compiled, and saved
+    assert second[:3] == ("FunctionCache", 1, 0)  # loaded: no compiling in the next process
+    assert second[3] == first[3]
+    assert any(tmp_path.rglob("*.nbi"))
+    # where numba finds no folder to cache in, each process compiles instead of failing
+    blind = "import numba.core.caching as c\nc.CacheImpl._locator_classes = []\n"
+    assert _first_clip(env, blind) == ("NullCache", 0, 1, first[3])

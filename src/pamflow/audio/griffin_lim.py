@@ -59,6 +59,8 @@ class Plan:
         tiny = np.finfo(np.float64).tiny
         keep[inside] = np.where(span > tiny, 1.0 / np.where(span > tiny, span, 1.0), 1.0)
         self.keep = keep
+        self.window.setflags(write=False)  # shared: plans are cached (:func:`plan_for`)
+        self.keep.setflags(write=False)
 
     def overlap_add(self, frames: Any, out: Any = None) -> Any:
         """Sum ``frames`` [..., frames, n_fft] placed ``hop`` apart into [..., padded]."""
@@ -79,10 +81,17 @@ class Plan:
         return out.reshape(*lead, self.padded)
 
 
+@functools.lru_cache(maxsize=16)
+def plan_for(length: int, n_fft: int, hop: int) -> Plan:
+    """The :class:`Plan` of clips of ``length`` samples, made once (a build's clips share
+    a few lengths)."""
+    return Plan(length, n_fft, hop)
+
+
 def magnitude(audio: np.ndarray, n_fft: int, hop: int, dtype: Any = np.float32) -> np.ndarray:
     """|STFT| [bins, frames] of ``audio`` as :func:`librosa.stft` frames it (centred, zero
     padding, periodic Hann window), computed in ``dtype``."""
-    plan = Plan(audio.size, n_fft, hop)
+    plan = plan_for(audio.size, n_fft, hop)
     real = np.dtype(dtype)
     padded = np.zeros(plan.padded, dtype=real)
     padded[plan.pad : plan.pad + audio.size] = audio
@@ -107,7 +116,7 @@ def griffin_lim(
     ``dtype`` (float32 by default; float64 agrees with librosa to rounding).
     """
     bins, frames = magnitude.shape
-    plan = Plan(length, 2 * (bins - 1), hop)
+    plan = plan_for(length, 2 * (bins - 1), hop)
     if frames != plan.frames:
         raise ValueError(
             f"griffin_lim: {frames} frames for {length} samples, expected {plan.frames}"
@@ -134,9 +143,10 @@ def griffin_lim(
         return out
 
     framed = np.empty((plan.frames, plan.n_fft), dtype=real)
+    # every inverse lands in ``signal``: its frames are one view, made once
+    view = np.lib.stride_tricks.sliding_window_view(signal, plan.n_fft)[:: plan.hop][: plan.frames]
     for it in range(iterations):
-        x = inverse(angles)
-        view = np.lib.stride_tricks.sliding_window_view(x, plan.n_fft)[:: plan.hop][: plan.frames]
+        inverse(angles)
         np.multiply(view, window, out=framed)
         rebuilt = scipy.fft.rfft(framed, axis=-1, overwrite_x=True).astype(cplx, copy=False)
         _update(rebuilt, prev if it else None, mag, factor, eps, angles)
@@ -156,10 +166,8 @@ def _update(
     """``out = z * mag / (|z| + eps)`` with ``z = rebuilt - factor * prev`` (no ``prev``:
     ``z = rebuilt``), in one pass (numba; NumPy would take six). The complex arrays are
     read as (real, imaginary) pairs of floats: the same operations in the same order as
-    complex arithmetic (bit for bit, tested). numba's NumPy error model drops Python's
-    zero check before each division (the divisor is at least ``eps`` > 0, so it could
-    never fire); without that branch the loop compiles to SIMD square roots and
-    divisions, 3.6x faster than with it (``benchmarks/griffin_lim.py``)."""
+    complex arithmetic (bit for bit, tested), compiled to SIMD code
+    (:mod:`pamflow.audio.gl_kernel`)."""
     real = mag.dtype
     kernel = _kernel()
     other = rebuilt if prev is None else prev
@@ -167,19 +175,8 @@ def _update(
     kernel(rebuilt.view(real), other.view(real), mag, scale, real.type(eps), out.view(real))
 
 
-@functools.cache
 def _kernel() -> Any:
-    import numba  # lazy: compiling takes a fraction of a second, once per process
-
-    @numba.njit(cache=False, fastmath=False, error_model="numpy")
-    def update(rebuilt, prev, mag, factor, eps, out):
-        for i in range(mag.shape[0]):
-            for j in range(mag.shape[1]):
-                re = rebuilt[i, 2 * j] - factor * prev[i, 2 * j]
-                im = rebuilt[i, 2 * j + 1] - factor * prev[i, 2 * j + 1]
-                scale = mag[i, j] / (np.sqrt(re * re + im * im) + eps)
-                out[i, 2 * j] = re * scale
-                out[i, 2 * j + 1] = im * scale
+    from pamflow.audio.gl_kernel import update  # lazy: numba loads in a fraction of a second
 
     return update
 
@@ -188,8 +185,8 @@ def _torch_plan(plan: Plan, device: Any, dtype: Any) -> tuple[Any, Any]:
     import torch
 
     return (
-        torch.as_tensor(plan.window, dtype=dtype, device=device),
-        torch.as_tensor(plan.keep, dtype=dtype, device=device),
+        torch.tensor(plan.window, dtype=dtype, device=device),  # copies: the plan's are shared
+        torch.tensor(plan.keep, dtype=dtype, device=device),
     )
 
 
@@ -217,7 +214,7 @@ def griffin_lim_batch(
     if n == 0:
         return []
     bins, _ = magnitudes[0].shape
-    plan = Plan(length, 2 * (bins - 1), hop)
+    plan = plan_for(length, 2 * (bins - 1), hop)
     dev = torch.device(device)
     window, keep = _torch_plan(plan, dev, torch.float32)
     order = sorted(range(n), key=lambda i: -int(iterations[i]))  # most iterations first

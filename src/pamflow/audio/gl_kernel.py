@@ -11,6 +11,8 @@ divisions, 3.6x faster than with it. ``fastmath`` stays off: the same bits as Nu
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 
@@ -27,7 +29,12 @@ def _update(rebuilt, prev, mag, factor, eps, out):
             out[i, 2 * j + 1] = im * scale
 
 
+def _compiled(cache: bool) -> Any:
+    """The update as numba compiles it, cached on disk or not: the same code either way."""
+    return numba.njit(cache=cache, fastmath=False, error_model="numpy")(_update)
+
+
 try:
-    update = numba.njit(cache=True, fastmath=False, error_model="numpy")(_update)
+    update = _compiled(cache=True)
 except RuntimeError:  # no writable cache folder here: compile in each process
-    update = numba.njit(cache=False, fastmath=False, error_model="numpy")(_update)
+    update = _compiled(cache=False)

@@ -60,15 +60,18 @@ def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, de
         assert s["sigint_ignored"]  # the command stops its workers; Ctrl-C does not
 
 
-def test_spawned_workers_run_without_dask_s_profiler(tmp_path, demo_corpus):
+def test_spawned_workers_run_without_dask_s_profiler_and_frozen_imports(tmp_path, demo_corpus):
     from distributed import Client
 
     def _state() -> dict:
+        import gc
+
         import dask
 
         return {
             "profile": dask.config.get("distributed.worker.profile.enabled"),
             "malloc": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            "frozen": gc.get_freeze_count() > 100_000,  # what the warm-up loaded
         }
 
     import dask
@@ -81,7 +84,7 @@ def test_spawned_workers_run_without_dask_s_profiler(tmp_path, demo_corpus):
             (state,) = client.run(_state).values()
     finally:
         local.close()
-    assert state == {"profile": False, "malloc": str(1 << 30)}
+    assert state == {"profile": False, "malloc": str(1 << 30), "frozen": True}
 
 
 def _certificates(path: str) -> int:

@@ -256,6 +256,9 @@ def test_pamflow_workers_run_dataloader_workers(service):
         assert len(workers) == 2
         for w in workers:  # exec: the workers cannot import this test module
             client.submit(exec, DATALOADER, {}, workers=[w], pure=False).result(timeout=120)
+        # the preload froze what it loaded out of the garbage collector (a fast exit)
+        frozen = client.run(__import__("gc").get_freeze_count)
+        assert sorted(frozen) == workers and min(frozen.values()) > 10_000, frozen
 
 
 @pytest.fixture(scope="module")

@@ -147,12 +147,31 @@ def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskT
 
 def warm_worker(recipe: str, spec: dict[str, Any], out: str) -> float:
     """Run on each worker before its first task: Prefect's task machinery imported, the
-    recipe's code and the spec's sources loaded."""
+    recipe's code and the spec's sources loaded, then all of it frozen out of the cyclic
+    garbage collector (:func:`freeze_imports`)."""
     import prefect.task_engine  # noqa: F401  (what runs every task)
 
     from pamflow.pipeline import build as lib
 
-    return lib.warm(recipe, spec, out)
+    seconds = lib.warm(recipe, spec, out)
+    freeze_imports()
+    return seconds
+
+
+def freeze_imports() -> int:
+    """Move every object this process holds now (its imported modules, classes, Prefect's
+    settings models: about 200,000 in a warmed build worker) to the garbage collector's
+    permanent generation, where no collection walks them again; returns how many.
+
+    They live until the process exits anyway, and walking them was most of a worker's exit:
+    the interpreter's last collections took 1.0-1.1 s of a build worker's shutdown, which a
+    LocalCluster's close waits for (1.1-1.3 s to close a warmed 2-worker cluster against
+    0.13 s frozen, measured with ``start_cluster``). Objects made later, a task's, are
+    collected as before."""
+    import gc
+
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def start_cluster(workers: int | None, recipe: str, spec: dict[str, Any], out: str) -> Any:

@@ -88,10 +88,13 @@ def run_workers(plans: list[WorkerPlan]) -> int:
 
 def dask_setup(worker: Any) -> None:
     """Dask preload hook: make (if needed) and load the demo corpus once per worker, so the
-    first task does not pay for it."""
+    first task does not pay for it; then freeze what is loaded out of the garbage collector
+    (:func:`pamflow.flows.cluster.freeze_imports`)."""
     from pamflow.corpus import default_sources
+    from pamflow.flows.cluster import freeze_imports
 
     default_sources()
+    freeze_imports()
 
 
 __all__ = ["WorkerPlan", "dask_setup", "plan_workers", "run_workers"]

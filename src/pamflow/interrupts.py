@@ -10,6 +10,9 @@ A Prefect flow run swaps SIGTERM for its own bridge, which raises inside the flo
 for the run's teardown (tens of seconds, with a temporary server and loader workers); the
 flows call :func:`rearm` first, so under the command one SIGTERM still stops at once.
 Under a Prefect worker or runner (no :func:`install`) Prefect's handling is left alone.
+
+A command that finishes exits quickly too (:func:`freeze_at_exit`): the interpreter's last
+garbage collections, which walk every object the imports made, are skipped.
 """
 
 from __future__ import annotations
@@ -58,6 +61,24 @@ def install(say: Callable[[], None]) -> bool:
     return True
 
 
+def freeze_at_exit() -> None:
+    """Freeze every object out of the garbage collector as this process exits, before the
+    interpreter's last collections (an ``atexit`` hook; registering it again replaces it).
+
+    Those collections walk everything left, most of it the objects that importing Prefect,
+    Dask, SciPy and pamflow made, and find little to free: the operating system frees the
+    memory at once. They took 1.5 s of a ``pamflow build --local`` command's exit (its last
+    line to its exit: 1.86-1.94 s, 0.32-0.36 s with the hook) and 1.0-1.1 s of a spawned
+    build worker's, which a LocalCluster's close waits for. Open files are closed
+    explicitly where pamflow writes them, and the standard streams and logging are flushed
+    before (the interpreter, and logging's own ``atexit`` hook, which runs after this one)."""
+    import atexit
+    import gc
+
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
+
+
 def rearm() -> None:
     """Inside a flow run started by the ``pamflow`` command: make :func:`stop` the SIGTERM
     handler again (Prefect's flow engine replaced it). A no-op anywhere else."""
@@ -65,4 +86,4 @@ def rearm() -> None:
         signal.signal(signal.SIGTERM, stop)
 
 
-__all__ = ["install", "rearm", "stop"]
+__all__ = ["freeze_at_exit", "install", "rearm", "stop"]

@@ -132,3 +132,25 @@ def test_lean_clients_reach_a_plain_http_server_from_a_worker(prefect_server, tm
     https = {PREFECT_API_URL: "https://prefect.example/api", PREFECT_API_SSL_CERT_FILE: own}
     with temporary_settings(https), cluster.lean_prefect_clients():
         assert PREFECT_API_SSL_CERT_FILE.value() == own
+
+
+FREEZE_AT_EXIT = """
+import atexit, gc
+atexit.register(lambda: print("at exit", gc.get_freeze_count()))  # runs after pamflow's
+from pamflow.flows.cluster import freeze_imports
+now = freeze_imports()
+made = [[i] for i in range(50_000)]  # made after the freeze (lists: tracked), alive at exit
+print("now", now)
+"""
+
+
+def test_freeze_imports_freezes_now_and_again_at_exit():
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", FREEZE_AT_EXIT], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    counts = dict(line.rsplit(" ", 1) for line in done.stdout.splitlines())
+    # the interpreter's last collections find everything frozen, what was made later too
+    assert int(counts["at exit"]) > int(counts["now"]) + 49_000, counts

@@ -3,8 +3,8 @@ and with pamflow's settings, in one run.
 
     python benchmarks/task_overhead.py [--tasks 40] [--rounds 2]
 
-A flow on a LocalCluster of one single-threaded worker (pamflow's, as ``pamflow build``
-makes it) submits ``--tasks`` tasks that do nothing, one after another, after three
+A flow on a LocalCluster of one single-threaded worker process (pamflow's, as ``pamflow
+build`` makes each worker of a cluster of two or more) submits ``--tasks`` tasks that do nothing, one after another, after three
 untimed ones. Per task it prints the wall time seen by the flow, the worker process's CPU
 time (``time.process_time`` read by a task before and after) and the CPU time of the
 process running the flow (which also runs the LocalCluster's scheduler), under
@@ -63,14 +63,17 @@ def measure(tasks: int, pamflow: bool) -> tuple[float, float, float]:
 
     from prefect_dask import DaskTaskRunner
 
+    from pamflow.flows.runner import BuildTaskRunner
+
     config = cluster.cluster_config()
-    runner = cluster.task_runner(1)
+    # one worker process of pamflow's (a build of one worker runs it in the flow's process,
+    # where a task's cost could not be told from the flow's)
+    kwargs = {**cluster.local_cluster_kwargs(2), "n_workers": 1}
+    runner_class = BuildTaskRunner
     if not pamflow:
         config = {k: v for k, v in config.items() if k not in cluster.WORKER_CONFIG}
-        runner = DaskTaskRunner(
-            cluster_class="distributed.LocalCluster",
-            cluster_kwargs=cluster.local_cluster_kwargs(1),
-        )
+        runner_class = DaskTaskRunner
+    runner = runner_class(cluster_class="distributed.LocalCluster", cluster_kwargs=kwargs)
     lean = cluster.lean_prefect_clients() if pamflow else contextlib.nullcontext()
     with dask.config.set(config), lean:
         wall, worker, own = cluster.on_runner(run, runner)()

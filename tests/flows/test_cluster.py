@@ -78,13 +78,31 @@ def test_spawned_workers_run_without_dask_s_profiler_and_frozen_imports(tmp_path
 
     assert dask.config.get("distributed.worker.profile.enabled")  # Dask's default here
     spec = {"num_examples": 2, "shard_size": 2, "queries_per_sequence": 2}
-    local = cluster.start_cluster(1, "jnd", spec, str(tmp_path / "out"))
+    local = cluster.start_cluster(2, "jnd", spec, str(tmp_path / "out"))
     try:
         with Client(local) as client:
-            (state,) = client.run(_state).values()
+            states = list(client.run(_state).values())
     finally:
         local.close()
-    assert state == {"profile": False, "malloc": str(1 << 30), "frozen": True}
+    assert states == [{"profile": False, "malloc": str(1 << 30), "frozen": True}] * 2
+
+
+def test_one_worker_runs_in_this_process_unfrozen(tmp_path, demo_corpus):
+    import gc
+
+    from distributed import Client
+
+    spec = {"num_examples": 2, "shard_size": 2, "queries_per_sequence": 2}
+    frozen = gc.get_freeze_count()
+    local = cluster.start_cluster(1, "jnd", spec, str(tmp_path / "out"))
+    try:
+        assert local.scheduler_address.startswith("inproc://")
+        with Client(local) as client:
+            (pid,) = client.run(os.getpid).values()
+    finally:
+        local.close()
+    assert pid == os.getpid()  # no process to start, nothing pickled across
+    assert gc.get_freeze_count() == frozen  # the caller's objects are not the warm-up's to freeze
 
 
 def _certificates(path: str) -> int:

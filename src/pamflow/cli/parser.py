@@ -151,9 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
         "build a dataset (Prefect flow over Dask)",
         "Build a dataset of RECIPE into --out: Parquet shards of labelled audio rows, each\n"
         "written by a task of a Prefect flow on Dask workers (a local cluster of --workers\n"
-        "processes, or the scheduler at --cluster), then dataset.json last. Shows a progress\n"
-        "bar, then a summary table. A folder holding a build of the same spec is resumed\n"
-        "(complete shards are kept); one holding another spec, or other files, is refused.\n"
+        "processes, one worker in this process, or the scheduler at --cluster), then\n"
+        "dataset.json last. Shows a progress bar, then a summary table. A folder holding\n"
+        "a build of the same spec is resumed (complete shards are kept); one holding\n"
+        "another spec, or other files, is refused.\n"
         "Without PREFECT_API_URL a temporary Prefect server records the run.\n\n"
         "recipes:\n" + _listing({r: get_recipe(r).description for r in recipes}),
         (
@@ -180,7 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         text, metavar = _spec_option(field, recipes)
         s.add_argument(f"--{field.replace('_', '-')}", type=kind, metavar=metavar, help=text)
     where = s.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=2, help="local Dask worker processes")
+    where.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="local Dask workers: processes; 1 runs in this process",
+    )
     where.add_argument(
         "--cluster",
         help="the address of an existing Dask scheduler, tcp://host:port (default: a local "
@@ -412,5 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--out", default="out/demo", help="the folder to write into")
     s.add_argument("--num-examples", type=int, default=200, help="rows of the jnd dataset")
-    s.add_argument("--workers", type=int, default=2, help="local Dask worker processes")
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="local Dask workers: processes; 1 runs in this process",
+    )
     return p

@@ -5,7 +5,8 @@
 (:func:`start_method`, with ``PAMFLOW_WORKER_START=forkserver``): one process that imports
 Prefect, NumPy, SciPy and pamflow's build code once (:data:`PRELOAD`), started as early as the
 command can (:func:`prestart`) so that its imports overlap the command's own, and forks each
-worker from that warm state; by default they are spawned, as Dask does.
+worker from that warm state; by default they are spawned, as Dask does. A cluster of one
+worker runs it in this process (:func:`in_process`).
 """
 
 from __future__ import annotations
@@ -111,7 +112,15 @@ def prestart() -> None:
 def local_cluster_kwargs(workers: int | None) -> dict[str, Any]:
     """A ``LocalCluster`` of ``workers`` (default 2) single-threaded processes on loopback,
     with this process's Prefect and pamflow settings (a forked worker's environment is the
-    fork server's, taken when it started)."""
+    fork server's, taken when it started). One worker runs in this process, a thread
+    (:func:`in_process`)."""
+    if in_process(workers):
+        return {
+            "n_workers": 1,
+            "threads_per_worker": 1,
+            "processes": False,
+            "dashboard_address": ":0",
+        }
     ours = {k: v for k, v in os.environ.items() if k.startswith(("PREFECT_", "PAMFLOW_"))}
     return {
         "n_workers": workers or 2,
@@ -121,6 +130,14 @@ def local_cluster_kwargs(workers: int | None) -> dict[str, Any]:
         "host": "127.0.0.1",
         "env": {**ours, **WORKER_ENV},
     }
+
+
+def in_process(workers: int | None) -> bool:
+    """Whether a LocalCluster of ``workers`` runs its worker in this process (one worker):
+    a process of its own would run the same tasks one at a time, after seconds of start-up
+    (spawned, it imports Prefect, SciPy and pamflow again), with every task's arguments and
+    result pickled across."""
+    return workers == 1
 
 
 def cluster_config() -> dict[str, Any]:
@@ -145,16 +162,17 @@ def task_runner(workers: int | None = None, cluster: str | None = None) -> DaskT
     )
 
 
-def warm_worker(recipe: str, spec: dict[str, Any], out: str) -> float:
+def warm_worker(recipe: str, spec: dict[str, Any], out: str, freeze: bool = True) -> float:
     """Run on each worker before its first task: Prefect's task machinery imported, the
-    recipe's code and the spec's sources loaded, then all of it frozen out of the cyclic
-    garbage collector (:func:`freeze_imports`)."""
+    recipe's code and the spec's sources loaded, then (``freeze``: a worker process of its
+    own) all of it frozen out of the cyclic garbage collector (:func:`freeze_imports`)."""
     import prefect.task_engine  # noqa: F401  (what runs every task)
 
     from pamflow.pipeline import build as lib
 
     seconds = lib.warm(recipe, spec, out)
-    freeze_imports()
+    if freeze:
+        freeze_imports()
     return seconds
 
 
@@ -184,14 +202,16 @@ def start_cluster(workers: int | None, recipe: str, spec: dict[str, Any], out: s
     import dask
     from distributed import Client, LocalCluster
 
-    prestart()
+    own = not in_process(workers)
+    if own:
+        prestart()
     # Dask lets this process's environment override its pre-spawn settings, and a
     # LocalCluster started earlier in it (spawn) left Dask's own malloc values there
-    with dask.config.set(cluster_config()), environ(WORKER_MALLOC):
+    with dask.config.set(cluster_config()), environ(WORKER_MALLOC if own else {}):
         cluster = LocalCluster(**local_cluster_kwargs(workers))
     try:
-        with Client(cluster) as client:
-            client.run(warm_worker, recipe, spec, out)
+        with Client(cluster) as client:  # freezing this process's objects is not ours to do
+            client.run(warm_worker, recipe, spec, out, freeze=own)
     except BaseException:
         cluster.close()
         raise

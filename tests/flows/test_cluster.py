@@ -24,9 +24,23 @@ def test_start_method_is_spawn_unless_the_fork_server_is_asked(monkeypatch):
         cluster.start_method()
 
 
-def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, demo_corpus):
+TINY = {"num_examples": 2, "shard_size": 2, "queries_per_sequence": 2}
+
+
+def _on_workers(workers: int, out: str, fn, spec: dict = TINY) -> tuple[str, list]:
+    """Start a build's cluster of ``workers`` as ``start_cluster`` does, run ``fn`` on each
+    worker, close it; (the scheduler's address, what each worker returned)."""
     from distributed import Client
 
+    local = cluster.start_cluster(workers, "jnd", spec, out)
+    try:
+        with Client(local) as client:
+            return local.scheduler_address, list(client.run(fn).values())
+    finally:
+        local.close()
+
+
+def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, demo_corpus):
     def _worker_state() -> dict:  # nested: pickled by value, as workers cannot import tests
         return {
             "parent": os.getppid(),
@@ -42,12 +56,7 @@ def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, de
     # set after the fork server may have started: it must still reach the workers
     monkeypatch.setenv("PAMFLOW_TEST_MARKER", "seen")
     spec = {"num_examples": 4, "shard_size": 4, "queries_per_sequence": 2}
-    local = cluster.start_cluster(2, "jnd", spec, str(tmp_path / "out"))
-    try:
-        with Client(local) as client:
-            states = list(client.run(_worker_state).values())
-    finally:
-        local.close()
+    _, states = _on_workers(2, str(tmp_path / "out"), _worker_state, spec)
     assert len(states) == 2
     parents = {s["parent"] for s in states}
     # both workers are children of one fork server, not of this process (spawn's parent)
@@ -61,8 +70,6 @@ def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, de
 
 
 def test_spawned_workers_run_without_dask_s_profiler_and_frozen_imports(tmp_path, demo_corpus):
-    from distributed import Client
-
     def _state() -> dict:
         import gc
 
@@ -77,30 +84,16 @@ def test_spawned_workers_run_without_dask_s_profiler_and_frozen_imports(tmp_path
     import dask
 
     assert dask.config.get("distributed.worker.profile.enabled")  # Dask's default here
-    spec = {"num_examples": 2, "shard_size": 2, "queries_per_sequence": 2}
-    local = cluster.start_cluster(2, "jnd", spec, str(tmp_path / "out"))
-    try:
-        with Client(local) as client:
-            states = list(client.run(_state).values())
-    finally:
-        local.close()
+    _, states = _on_workers(2, str(tmp_path / "out"), _state)
     assert states == [{"profile": False, "malloc": str(1 << 30), "frozen": True}] * 2
 
 
 def test_one_worker_runs_in_this_process_unfrozen(tmp_path, demo_corpus):
     import gc
 
-    from distributed import Client
-
-    spec = {"num_examples": 2, "shard_size": 2, "queries_per_sequence": 2}
     frozen = gc.get_freeze_count()
-    local = cluster.start_cluster(1, "jnd", spec, str(tmp_path / "out"))
-    try:
-        assert local.scheduler_address.startswith("inproc://")
-        with Client(local) as client:
-            (pid,) = client.run(os.getpid).values()
-    finally:
-        local.close()
+    address, (pid,) = _on_workers(1, str(tmp_path / "out"), os.getpid)
+    assert address.startswith("inproc://")
     assert pid == os.getpid()  # no process to start, nothing pickled across
     assert gc.get_freeze_count() == frozen  # the caller's objects are not the warm-up's to freeze
 

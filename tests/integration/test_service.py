@@ -249,6 +249,8 @@ assert total == 28, total
 
 
 def test_pamflow_workers_run_dataloader_workers(service):
+    import gc
+
     from distributed import Client
 
     with Client(service.scheduler, timeout=30) as client:
@@ -257,7 +259,7 @@ def test_pamflow_workers_run_dataloader_workers(service):
         for w in workers:  # exec: the workers cannot import this test module
             client.submit(exec, DATALOADER, {}, workers=[w], pure=False).result(timeout=120)
         # the preload froze what it loaded out of the garbage collector (a fast exit)
-        frozen = client.run(__import__("gc").get_freeze_count)
+        frozen = client.run(gc.get_freeze_count)
         assert sorted(frozen) == workers and min(frozen.values()) > 10_000, frozen
 
 

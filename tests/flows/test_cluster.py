@@ -145,6 +145,39 @@ def test_lean_clients_reach_a_plain_http_server_from_a_worker(prefect_server, tm
         assert PREFECT_API_SSL_CERT_FILE.value() == own
 
 
+def test_build_runner_sends_prefect_s_own_context_with_the_settings_dumped_once(prefect_server):
+    """What BuildTaskRunner sends a worker is what Prefect's serialize_context makes, in a
+    flow run and under changed settings, while the settings are dumped once per settings
+    context (a stale dump would send the old settings)."""
+    from prefect import flow, task
+    from prefect.context import SettingsContext, serialize_context
+    from prefect.settings import PREFECT_LOGGING_LEVEL, temporary_settings
+
+    from pamflow.flows.runner import BuildTaskRunner
+
+    runner = BuildTaskRunner()  # making a context needs no cluster
+
+    @task
+    def nothing() -> None:
+        return None
+
+    @flow
+    def probe() -> list[dict]:
+        asset = {"task": nothing, "task_run_id": uuid.uuid4(), "task_inputs": {},
+                 "copy_to_child_ctx": True}  # fmt: skip
+        made = [runner.context(asset), runner.context(asset), serialize_context(asset)]
+        with temporary_settings({PREFECT_LOGGING_LEVEL: "ERROR"}):
+            made += [runner.context(asset), serialize_context(asset)]
+        return made
+
+    first, again, theirs, changed, theirs_changed = probe()
+    assert first == theirs and changed == theirs_changed
+    assert first["flow_run_context"] and first["asset_context"]
+    assert again["settings_context"] is first["settings_context"]  # dumped once
+    assert changed["settings_context"] != first["settings_context"]
+    assert isinstance(SettingsContext.get(), SettingsContext)  # put back
+
+
 FREEZE_AT_EXIT = """
 import atexit, gc
 atexit.register(lambda: print("at exit", gc.get_freeze_count()))  # runs after pamflow's

@@ -1,28 +1,81 @@
-"""The Dask task runner pamflow's flows use: prefect-dask's, submitting without hashing.
+"""The Dask task runner pamflow's flows use: prefect-dask's, with a cheaper submission.
 
-Dask names a submitted task by hashing its function and arguments (``pure=True``, the
-default) so that a second identical submission can share the first's result. A Prefect
-task is never identical twice: prefect-dask wraps every submission in a new closure with
-its own task-run id and the flow's serialized context (all of Prefect's settings). Hashing
-all that (cloudpickle of the closure, ``tokenize`` of the context) was 14 % of a build
-command's CPU, on the cores its workers need; with ``pure=False`` Dask names the task by a
-random id instead, which is what the hash amounted to. ``benchmarks/task_overhead.py``
-measures it. Imported when a flow runs (it loads Prefect and Dask).
+prefect-dask 0.3.7 (``PrefectDaskClient.submit``) does three things per task that cost the
+flow's process CPU on the cores its workers need, and that this runner does once or not at
+all, sending the workers the same call:
+
+* **Hashing.** Dask names a submitted task by hashing its function and arguments
+  (``pure=True``, the default) so that a second identical submission can share the first's
+  result. A Prefect task is never identical twice (a new task-run id each time); hashing
+  the closure and context was 14 % of a build command's CPU. Submissions here are
+  ``pure=False``: Dask names the task by a random id, which is what the hash amounted to.
+* **The settings dump.** ``prefect.context.serialize_context`` dumps every Prefect setting
+  (``SettingsContext.serialize``: ~250 models, each secret checked) for every task, though
+  they cannot change within a flow run without a new settings context. Here it is dumped
+  once per settings context (:meth:`BuildTaskRunner.context`) and the rest of the context
+  is serialized by Prefect as before.
+* **A new closure.** Each submission wrapped the task in a closure made on the spot, which
+  cloudpickle pickles by value (scanning for the modules it uses). Here one module-level
+  function (:func:`run_task`) is pickled by reference.
+
+``benchmarks/task_overhead.py`` measures it. Imported when a flow runs (it loads Prefect
+and Dask).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Set
 from typing import Any
+from uuid import uuid4
 
+from dask.utils import funcname
+from distributed import Client, Future
 from prefect.client.schemas.objects import RunInput
+from prefect.context import SettingsContext, serialize_context
+from prefect.task_engine import run_task_async, run_task_sync
 from prefect.tasks import Task
+from prefect.utilities.engine import collect_task_run_inputs_sync
 from prefect_dask import DaskTaskRunner
 from prefect_dask.task_runners import PrefectDaskFuture
 
 
+def run_task(**call: Any) -> Any:
+    """Run a Prefect task run on a Dask worker: what prefect-dask's per-task closure does."""
+    if call["task"].isasync:
+        return asyncio.run(run_task_async(**call))
+    return run_task_sync(**call)
+
+
+class _DumpedSettings:
+    """Stands in for a :class:`prefect.context.SettingsContext` already serialized."""
+
+    def __init__(self, dumped: dict[str, Any]) -> None:
+        self.dumped = dumped
+
+    def serialize(self, include_secrets: bool = True) -> dict[str, Any]:
+        return self.dumped
+
+
 class BuildTaskRunner(DaskTaskRunner):
-    """:class:`prefect_dask.DaskTaskRunner` whose submissions are not hashed (``pure=False``)."""
+    """:class:`prefect_dask.DaskTaskRunner` whose submissions are unhashed, dump Prefect's
+    settings once per settings context, and pickle no closure (see the module's text)."""
+
+    _settings_of: SettingsContext | None = None
+    _settings_dump: dict[str, Any] | None = None
+
+    def context(self, asset: dict[str, Any]) -> dict[str, Any]:
+        """``serialize_context(asset_ctx_kwargs=asset)``, the settings dumped once."""
+        current = SettingsContext.get()
+        if current is None:
+            return serialize_context(asset_ctx_kwargs=asset)
+        if current is not self._settings_of or self._settings_dump is None:
+            self._settings_of, self._settings_dump = current, current.serialize()
+        token = SettingsContext.__var__.set(_DumpedSettings(self._settings_dump))  # type: ignore[arg-type]
+        try:
+            return serialize_context(asset_ctx_kwargs=asset)
+        finally:
+            SettingsContext.__var__.reset(token)
 
     def submit(  # type: ignore[override]
         self,
@@ -33,15 +86,32 @@ class BuildTaskRunner(DaskTaskRunner):
     ) -> PrefectDaskFuture[Any]:
         if not self._started:
             raise RuntimeError("The task runner must be started before submitting work.")
-        # as prefect-dask 0.3.7 submits, but for pure=False
+        # as prefect-dask 0.3.7's DaskTaskRunner.submit and PrefectDaskClient.submit do
         parameters = self._optimize_futures(parameters)
         waits = self._optimize_futures(wait_for) if wait_for else None
-        future = self.client.submit(
-            task,
-            parameters=parameters,
-            wait_for=waits,
-            dependencies=dependencies,
-            return_type="state",
+        task_run_id = uuid4()
+        inputs: dict[str, set[Any]] = {
+            k: collect_task_run_inputs_sync(v, future_cls=Future) for k, v in parameters.items()
+        }
+        if dependencies:
+            inputs = {k: v.union(dependencies.get(k, set())) for k, v in inputs.items()}
+        asset = {
+            "task": task,
+            "task_run_id": task_run_id,
+            "task_inputs": inputs,
+            "copy_to_child_ctx": True,
+        }
+        future = Client.submit(
+            self.client,
+            run_task,
+            key=f"{funcname(task.fn)}-{task_run_id}",  # as Dask names it, the run's id
             pure=False,
+            task=task,
+            task_run_id=task_run_id,
+            wait_for=waits,
+            return_type="state",
+            parameters=parameters,
+            dependencies=inputs,
+            context=self.context(asset),
         )
-        return PrefectDaskFuture(wrapped_future=future, task_run_id=future.task_run_id)
+        return PrefectDaskFuture(wrapped_future=future, task_run_id=task_run_id)

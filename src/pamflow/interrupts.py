@@ -22,30 +22,90 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 _message: list[Callable[[], None]] = []  # says what stopped; set by install()
 
 
 def stop(signum: int, frame: object) -> None:
-    """Terminate this process's children, print the command's line, exit 128 + signum."""
+    """Terminate this process's children, print the command's line, exit 128 + signum.
+    Whatever goes wrong on the way, the process exits: an exception raised here would
+    surface in the main thread, where a flow run's teardown could wait on a server this
+    has already stopped."""
+    try:
+        for say in _message[:1]:
+            say()
+        _no_restarts()
+        _end_children()
+    finally:
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+
+def _end_children() -> None:
     import psutil
 
-    for say in _message[:1]:
-        say()
-    children = psutil.Process().children(recursive=True)
+    # multiprocessing's resource trackers (this process's, the fork server's) ignore SIGINT
+    # and SIGTERM: each exits, cleaning up, once the processes writing to it have, so they
+    # are left to do that (waiting for them to obey took every stop 3 s)
+    children = [c for c in psutil.Process().children(recursive=True) if not _tracker(c)]
     for child in children:
         try:
             child.terminate()
         except psutil.Error:
             pass
-    _, alive = psutil.wait_procs(children, timeout=3)
-    for child in alive:
+    alive = _wait(children, timeout=3)
+    # and any child started meanwhile (by a thread of this process that was still running)
+    late = {c for c in psutil.Process().children(recursive=True) if not _tracker(c)}
+    late -= set(children)
+    for child in [*alive, *late]:
         try:
             child.kill()
         except psutil.Error:
             pass
-    sys.stderr.flush()
-    os._exit(128 + signum)
+
+
+def _wait(processes: list[Any], timeout: float) -> list[Any]:
+    """Wait until every one of ``processes`` has ended (a zombie has: a fork server's
+    workers, orphaned when it ends, wait for the system to reap them, 1.4 s here, which
+    ``psutil.wait_procs`` counted as running); return those still running."""
+    import time
+
+    import psutil
+
+    def running(process: Any) -> bool:
+        try:
+            return bool(process.status() != psutil.STATUS_ZOMBIE)
+        except psutil.Error:
+            return False
+
+    end = time.monotonic() + timeout
+    alive = [p for p in processes if running(p)]
+    while alive and time.monotonic() < end:
+        time.sleep(0.05)
+        alive = [p for p in alive if running(p)]
+    return alive
+
+
+def _tracker(process: Any) -> bool:
+    """Whether ``process`` (a ``psutil.Process``) is a multiprocessing resource tracker."""
+    import psutil
+
+    try:
+        return "multiprocessing.resource_tracker" in " ".join(process.cmdline())
+    except psutil.Error:  # gone, or a zombie: nothing to wait for either way
+        return False
+
+
+def _no_restarts() -> None:
+    """Tell every Dask nanny in this process that its worker is going away on purpose: a
+    nanny whose worker exits otherwise starts a new one (an orphan once this process has
+    exited, or, with the fork server gone first, a logged traceback)."""
+    nanny = sys.modules.get("distributed.nanny")
+    if nanny is None:
+        return
+    for each in list(nanny.Nanny._instances):
+        each.close_gracefully(reason="interrupted")
 
 
 def install(say: Callable[[], None]) -> bool:

@@ -56,6 +56,23 @@ def _gone(children: list, timeout: float = 5.0) -> list:
     return [f"{p.pid} {p.name()}" for p in alive]
 
 
+def _left_in_session(sid: int, timeout: float = 5.0) -> list:
+    """Processes still in the command's session (it started one): children it started
+    after the interrupt was sent (a Dask nanny restarting its worker) included."""
+    end = time.monotonic() + timeout
+    while True:
+        left = []
+        for p in psutil.process_iter():
+            try:
+                if os.getsid(p.pid) == sid and p.status() != psutil.STATUS_ZOMBIE:
+                    left.append(f"{p.pid} {' '.join(p.cmdline())[:80]}")
+            except (OSError, psutil.Error):
+                pass
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.2)
+
+
 def test_one_ctrl_c_stops_a_flow_build_which_the_same_command_resumes(tmp_path, demo_corpus):
     spec = tmp_path / "spec.yaml"
     spec.write_text(
@@ -74,6 +91,7 @@ def test_one_ctrl_c_stops_a_flow_build_which_the_same_command_resumes(tmp_path, 
     lines = [line for line in err.splitlines() if line.startswith("interrupted:")]
     assert len(lines) == 1 and "run the same command again to resume" in lines[0], err
     assert not _gone(children), "processes left behind"
+    assert not _left_in_session(proc.pid), "processes left behind"
     assert not (out / "dataset.json").exists()
     kept = {p.name: p.read_bytes() for p in (out / "shards").glob("part-*.parquet")}
     assert kept

@@ -18,10 +18,10 @@ By default a Prefect server is started before timing (``prefect_test_harness``),
 a user who runs one (a service, or ``prefect server start``): the flow figures then leave
 out the server's start-up. ``--temporary-server`` times what ``pamflow build`` does
 without one: it starts a temporary server itself, while its LocalCluster starts.
-The demo corpus is built (or found in the cache) before timing starts. Workers are
-spawned, pamflow's default; with ``PAMFLOW_WORKER_START=forkserver`` they fork from a fork
-server started first, as ``pamflow build`` starts it, whose imports are done by the time
-the first flow runs. ``--units-per-worker`` sets how many work units a build is cut into per
+The demo corpus is built (or found in the cache) before timing starts. Workers fork
+from a fork server started first, as ``pamflow build`` starts it, whose imports are done by
+the time the first flow runs (pamflow's default); with ``PAMFLOW_WORKER_START=spawn`` each
+is a fresh interpreter. ``--units-per-worker`` sets how many work units a build is cut into per
 worker (default :data:`pamflow.flows.build.UNITS_PER_WORKER`).
 """
 

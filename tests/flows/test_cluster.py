@@ -14,11 +14,11 @@ from pamflow.flows import cluster
 pytestmark = pytest.mark.integration
 
 
-def test_start_method_is_spawn_unless_the_fork_server_is_asked(monkeypatch):
+def test_start_method_is_the_fork_server_unless_spawn_is_asked(monkeypatch):
     monkeypatch.delenv(cluster.WORKER_START, raising=False)
-    assert cluster.start_method() == "spawn"
-    monkeypatch.setenv(cluster.WORKER_START, " ForkServer ")
     assert cluster.start_method() == "forkserver"
+    monkeypatch.setenv(cluster.WORKER_START, " Spawn ")
+    assert cluster.start_method() == "spawn"
     monkeypatch.setenv(cluster.WORKER_START, "fork")  # unsafe here: not offered
     with pytest.raises(ValueError, match="PAMFLOW_WORKER_START='fork'.*forkserver, spawn"):
         cluster.start_method()
@@ -69,7 +69,9 @@ def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, de
         assert s["sigint_ignored"]  # the command stops its workers; Ctrl-C does not
 
 
-def test_spawned_workers_run_without_dask_s_profiler_and_frozen_imports(tmp_path, demo_corpus):
+def test_spawned_workers_run_without_dask_s_profiler_and_frozen_imports(
+    tmp_path, demo_corpus, monkeypatch
+):
     def _state() -> dict:
         import gc
 
@@ -84,6 +86,7 @@ def test_spawned_workers_run_without_dask_s_profiler_and_frozen_imports(tmp_path
     import dask
 
     assert dask.config.get("distributed.worker.profile.enabled")  # Dask's default here
+    monkeypatch.setenv(cluster.WORKER_START, "spawn")
     _, states = _on_workers(2, str(tmp_path / "out"), _state)
     assert states == [{"profile": False, "malloc": str(1 << 30), "frozen": True}] * 2
 

@@ -2,11 +2,11 @@
 
 ``pamflow build`` runs its tasks on a ``LocalCluster`` of single-threaded worker processes
 (or on an existing scheduler by address). Those processes start from a fork server
-(:func:`start_method`, with ``PAMFLOW_WORKER_START=forkserver``): one process that imports
-Prefect, NumPy, SciPy and pamflow's build code once (:data:`PRELOAD`), started as early as the
-command can (:func:`prestart`) so that its imports overlap the command's own, and forks each
-worker from that warm state; by default they are spawned, as Dask does. A cluster of one
-worker runs it in this process (:func:`in_process`).
+(:func:`start_method`): one process that imports Prefect, NumPy, SciPy and pamflow's build
+code once (:data:`PRELOAD`), started as early as the command can (:func:`prestart`) so that
+its imports overlap the command's own, and forks each worker from that warm state
+(``PAMFLOW_WORKER_START=spawn``: a fresh interpreter a worker, as Dask does). A cluster of
+one worker runs it in this process (:func:`in_process`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ MALLOC_CONFIG = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKE
 #: the task it watched, and 5-6 % with it off (``thread_time`` against ``process_time`` of
 #: JND shards; ``benchmarks/task_overhead.py`` measures it per task)
 WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
-#: ``PAMFLOW_WORKER_START``: ``spawn`` (the default: a fresh interpreter a worker, Dask's
-#: own) or ``forkserver`` (workers forked from a warm fork server, seconds faster to start)
+#: ``PAMFLOW_WORKER_START``: ``forkserver`` (the default: workers forked from a warm fork
+#: server, seconds faster to start) or ``spawn`` (a fresh interpreter a worker, Dask's own)
 WORKER_START = "PAMFLOW_WORKER_START"
 START_METHODS = ("forkserver", "spawn")
 #: what the fork server imports before it forks workers: everything a build task needs
@@ -54,12 +54,11 @@ PRELOAD = ["distributed", "pamflow.flows.build"]
 def start_method() -> str:
     """How a build's LocalCluster starts its workers (``$PAMFLOW_WORKER_START``).
 
-    ``forkserver`` (opt in): every worker is forked from one process that imported the
-    build's code once, and starts in a tenth of a second; with ``spawn`` (the default, Dask's)
+    ``forkserver`` (the default): every worker is forked from one process that imported the
+    build's code once, and starts in a tenth of a second; with ``spawn`` (Dask's default)
     each worker is a fresh interpreter that spends seconds importing Prefect, SciPy and pamflow
-    again. ``spawn`` stays the default until a Ctrl-C test that failed under CI load with the
-    fork server is understood (``benchmarks/build.py`` measures either, as the environment
-    says). Plain ``fork`` is not offered:
+    again (``benchmarks/build.py`` measures either, as the environment says). Plain ``fork``
+    is not offered:
     forking this process, whose threads hold locks (a log handler's, measured to hang a
     worker), is not safe. ``spawn`` where the platform has no fork server.
     """
@@ -68,7 +67,7 @@ def start_method() -> str:
         raise ValueError(f"{WORKER_START}={chosen!r}: must be one of {', '.join(START_METHODS)}")
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return "spawn"
-    return chosen or "spawn"
+    return chosen or "forkserver"
 
 
 @contextlib.contextmanager

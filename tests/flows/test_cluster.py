@@ -181,6 +181,37 @@ def test_build_runner_sends_prefect_s_own_context_with_the_settings_dumped_once(
     assert isinstance(SettingsContext.get(), SettingsContext)  # put back
 
 
+def test_a_worker_makes_the_flow_s_settings_once_and_anew_when_they_change(prefect_server):
+    """Task runs on a worker see their flow's settings, a second flow's changed ones too,
+    while equal dumps are validated once (Prefect validated every task run's again)."""
+    import copy
+
+    from prefect import flow, task
+    from prefect.context import SettingsContext
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    from pamflow.flows.runner import hydrated_settings
+
+    @task
+    def seen() -> int:
+        return PREFECT_CLIENT_MAX_RETRIES.value()
+
+    @flow
+    def probe() -> list[int]:
+        return [seen.submit().result() for _ in range(2)]
+
+    got = []
+    for retries in (3, 4):
+        with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: retries}):
+            got += cluster.on_runner(probe, cluster.task_runner(1))()
+            dumped = SettingsContext.get().serialize()
+            made = hydrated_settings(dumped)
+            assert hydrated_settings(copy.deepcopy(dumped)) is made  # an equal dump: kept
+            assert made["settings"] == SettingsContext(**dumped).settings
+            assert made["settings"].client.max_retries == retries
+    assert got == [3, 3, 4, 4]
+
+
 FREEZE_AT_EXIT = """
 import atexit, gc
 atexit.register(lambda: print("at exit", gc.get_freeze_count()))  # runs after pamflow's

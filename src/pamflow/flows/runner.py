@@ -18,6 +18,9 @@ all, sending the workers the same call:
   cloudpickle pickles by value (scanning for the modules it uses). Here one module-level
   function (:func:`run_task`) is pickled by reference.
 
+On the worker, Prefect validated the settings dump into settings objects again for every
+task run; :func:`run_task` makes them once while the dump stays the same.
+
 ``benchmarks/task_overhead.py`` measures it. Imported when a flow runs (it loads Prefect
 and Dask).
 """
@@ -39,9 +42,32 @@ from prefect.utilities.engine import collect_task_run_inputs_sync
 from prefect_dask import DaskTaskRunner
 from prefect_dask.task_runners import PrefectDaskFuture
 
+#: the last settings dump a task run brought to this process, and the settings made of it
+_hydrated: tuple[dict[str, Any], dict[str, Any]] | None = None
+
+
+def hydrated_settings(dumped: dict[str, Any]) -> dict[str, Any]:
+    """``SettingsContext`` arguments made from ``dumped`` (a ``SettingsContext.serialize``):
+    the settings objects themselves, made once for as long as the dump stays the same.
+    Prefect validates the whole dump again for every task run (~60 ms of CPU); equal dumps
+    make equal settings, and comparing two takes microseconds."""
+    global _hydrated
+    last = _hydrated
+    if last is not None and last[0] == dumped:
+        return last[1]
+    made = SettingsContext(**dumped)
+    kwargs = {"profile": made.profile, "settings": made.settings}
+    _hydrated = (dumped, kwargs)
+    return kwargs
+
 
 def run_task(**call: Any) -> Any:
-    """Run a Prefect task run on a Dask worker: what prefect-dask's per-task closure does."""
+    """Run a Prefect task run on a Dask worker: what prefect-dask's per-task closure does,
+    with the flow's settings made once per worker (:func:`hydrated_settings`)."""
+    context = call.get("context") or {}
+    if context.get("settings_context"):
+        settings = hydrated_settings(context["settings_context"])
+        call["context"] = {**context, "settings_context": settings}
     if call["task"].isasync:
         return asyncio.run(run_task_async(**call))
     return run_task_sync(**call)

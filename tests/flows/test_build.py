@@ -110,3 +110,38 @@ def test_every_recipe_gives_the_same_rows_on_two_workers_as_in_one_process(
     build_dataset(recipe, spec, flow, cluster=dask_cluster.scheduler_address)
     assert row_digests(flow) == row_digests(local)
     assert len(row_digests(local)) == 6
+
+
+HEARTBEATS = """
+from prefect import flow
+from prefect.settings import get_current_settings
+from pamflow.flows.build import prefect_api
+
+@flow
+def frequency():
+    return get_current_settings().flows.heartbeat_frequency
+
+if __name__ == "__main__":
+    with prefect_api():  # a temporary server unless PREFECT_API_URL names one
+        print(frequency())
+"""
+
+
+def test_flow_runs_on_a_temporary_server_send_no_heartbeats(prefect_server, tmp_path):
+    """Heartbeats let a lasting server mark a dead run crashed; the temporary server dies
+    with the command, and the flow engine waited up to a second at each run's end for its
+    heartbeat thread. Runs against a lasting server keep them."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "heartbeats.py"  # a file: the temporary server's process spawns
+    script.write_text(HEARTBEATS)
+    without = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    seen = []
+    for env in ({**without, "PREFECT_API_URL": prefect_server}, without):
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                              env=env, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        seen.append(done.stdout.split()[-1])
+    assert seen == ["180", "None"]  # Prefect's default kept for the lasting server

@@ -247,12 +247,21 @@ def prefect_api(meanwhile: Callable[[], R] | None = None) -> Iterator[R | None]:
 
     ``meanwhile`` (starting a cluster) runs in a thread while the server starts, with the
     server's URL already in the environment; its result is what the context yields.
+
+    Flow runs against the temporary server send no heartbeats: they let a lasting server
+    mark a run whose process died as crashed, and this one dies with the process. Prefect's
+    flow engine joins its heartbeat thread, which sleeps in whole seconds, at the end of
+    every flow run: 0-1 s of each.
     """
     if configured_api_url():
         yield meanwhile() if meanwhile else None
         return
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
     server = SubprocessASGIServer()
@@ -277,7 +286,8 @@ def prefect_api(meanwhile: Callable[[], R] | None = None) -> Iterator[R | None]:
         result = None
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
+        ours = {PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        with temporary_settings(ours):
             try:
                 yield result
             finally:  # send what is queued while the server is still up

@@ -38,8 +38,10 @@ def stop(signum: int, frame: object) -> None:
         _no_restarts()
         _end_children()
     finally:
-        sys.stderr.flush()
-        os._exit(128 + signum)
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(128 + signum)
 
 
 def _end_children() -> None:
@@ -99,8 +101,8 @@ def _tracker(process: Any) -> bool:
 
 def _no_restarts() -> None:
     """Tell every Dask nanny in this process that its worker is going away on purpose: a
-    nanny whose worker exits otherwise starts a new one (an orphan once this process has
-    exited, or, with the fork server gone first, a logged traceback)."""
+    running nanny starts a new worker when its worker's process exits, which here would
+    race this process's exit (a process left behind, or a failed start logged)."""
     nanny = sys.modules.get("distributed.nanny")
     if nanny is None:
         return

@@ -251,7 +251,8 @@ def prefect_api(meanwhile: Callable[[], R] | None = None) -> Iterator[R | None]:
     Flow runs against the temporary server send no heartbeats: they let a lasting server
     mark a run whose process died as crashed, and this one dies with the process. Prefect's
     flow engine joins its heartbeat thread, which sleeps in whole seconds, at the end of
-    every flow run: 0-1 s of each.
+    every flow run: up to a second of each (a trivial flow's end: 1.004 s median with
+    heartbeats, 0.034 s without).
     """
     if configured_api_url():
         yield meanwhile() if meanwhile else None

@@ -2,9 +2,10 @@
 
 The ``pamflow`` command :func:`install` s :func:`stop` for SIGINT and SIGTERM: every child
 process (Dask workers, a temporary Prefect server, DataLoader workers) is terminated, then
-killed if it lingers, one line says what is kept, and the process exits with 128 + the
-signal. Nothing half-written is left under a final name: every file pamflow writes is
-written atomically, so what is finished is kept and the same command resumes.
+killed if it lingers (multiprocessing's resource trackers, which ignore both signals, exit
+by themselves once this process has), one line says what is kept, and the process exits
+with 128 + the signal. Nothing half-written is left under a final name: every file pamflow
+writes is written atomically, so what is finished is kept and the same command resumes.
 
 A Prefect flow run swaps SIGTERM for its own bridge, which raises inside the flow and waits
 for the run's teardown (tens of seconds, with a temporary server and loader workers); the
@@ -50,7 +51,7 @@ def _end_children() -> None:
     # multiprocessing's resource trackers (this process's, the fork server's) ignore SIGINT
     # and SIGTERM: each exits, cleaning up, once the processes writing to it have, so they
     # are left to do that (waiting for them to obey took every stop 3 s)
-    children = [c for c in psutil.Process().children(recursive=True) if not _tracker(c)]
+    children = _descendants()
     for child in children:
         try:
             child.terminate()
@@ -58,8 +59,7 @@ def _end_children() -> None:
             pass
     alive = _wait(children, timeout=3)
     # and any child started meanwhile (by a thread of this process that was still running)
-    late = {c for c in psutil.Process().children(recursive=True) if not _tracker(c)}
-    late -= set(children)
+    late = set(_descendants()) - set(children)
     for child in [*alive, *late]:
         try:
             child.kill()
@@ -87,6 +87,13 @@ def _wait(processes: list[Any], timeout: float) -> list[Any]:
         time.sleep(0.05)
         alive = [p for p in alive if running(p)]
     return alive
+
+
+def _descendants() -> list[Any]:
+    """This process's descendants (``psutil.Process``), its resource trackers left out."""
+    import psutil
+
+    return [c for c in psutil.Process().children(recursive=True) if not _tracker(c)]
 
 
 def _tracker(process: Any) -> bool:

@@ -69,26 +69,44 @@ def test_workers_fork_from_a_warm_server_without_torch(monkeypatch, tmp_path, de
         assert s["sigint_ignored"]  # the command stops its workers; Ctrl-C does not
 
 
-def test_spawned_workers_run_without_dask_s_profiler_and_frozen_imports(
+def test_spawned_workers_run_without_dask_s_profiler_slower_housekeeping_and_frozen_imports(
     tmp_path, demo_corpus, monkeypatch
 ):
-    def _state() -> dict:
+    def _state(dask_worker) -> dict:  # client.run passes the worker by that name
         import gc
 
         import dask
 
+        worker = dask_worker
         return {
             "profile": dask.config.get("distributed.worker.profile.enabled"),
+            "tick": dask.config.get("distributed.admin.tick.interval"),
+            "disk": worker.monitor.monitor_disk_io,
+            "memory": worker.memory_manager.memory_monitor_interval,
             "malloc": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
             "frozen": gc.get_freeze_count() > 100_000,  # what the warm-up loaded
         }
 
     import dask
+    import distributed  # noqa: F401  (its import loads Dask's distributed.* config)
 
     assert dask.config.get("distributed.worker.profile.enabled")  # Dask's default here
     monkeypatch.setenv(cluster.WORKER_START, "spawn")
     _, states = _on_workers(2, str(tmp_path / "out"), _state)
-    assert states == [{"profile": False, "malloc": str(1 << 30), "frozen": True}] * 2
+    assert (
+        states
+        == [
+            {
+                "profile": False,
+                "tick": "1s",
+                "disk": False,
+                "memory": 0.5,
+                "malloc": str(1 << 30),
+                "frozen": True,
+            }  # fmt: skip
+        ]
+        * 2
+    )
 
 
 def test_one_worker_runs_in_this_process_unfrozen(tmp_path, demo_corpus):
@@ -220,6 +238,44 @@ now = freeze_imports()
 made = [[i] for i in range(50_000)]  # made after the freeze (lists: tracked), alive at exit
 print("now", now)
 """
+
+
+def test_a_build_pickles_no_function_by_value(prefect_server, monkeypatch, tmp_path, demo_corpus):
+    """What a build hands Dask to pickle holds no function pickled by value: its tasks' and
+    its flow's decorated functions go by name (cloudpickle sent each by value, with a scan
+    of sys.modules, in every submission) and the rows are made all the same."""
+    from distributed.protocol import pickle as dask_pickle
+
+    from pamflow.flows import build_dataset
+
+    sent: list[bytes] = []
+    dumps = dask_pickle.dumps
+
+    def spy(x, *args, **kwargs):
+        data = dumps(x, *args, **kwargs)
+        sent.append(data)
+        return data
+
+    monkeypatch.setattr(dask_pickle, "dumps", spy)
+    summary = build_dataset("jnd", TINY, str(tmp_path / "out"), workers=2)
+    assert summary["rows"] == TINY["num_examples"]
+    assert not [d for d in sent if b"_make_function" in d]
+    tasks = [d for d in sent if b"build_dataset_flow" in d]  # each task's context: the flow's
+    assert len(tasks) >= 1 + 1  # the shard and finalize, at least
+
+
+def test_frozen_tasks_keep_their_options_and_other_functions_go_by_value():
+    """A ``with_options`` copy of a module's task keeps its own options (only its function
+    goes by name); a function no module holds is still pickled whole."""
+    import pickle
+
+    from pamflow.flows.build import output_visible_task
+    from pamflow.flows.runner import freeze
+
+    copy = output_visible_task.with_options(retries=5)
+    back = pickle.loads(freeze({"task": copy, "f": lambda x: x + 1}))
+    assert back["task"].retries == 5 and back["task"].fn is output_visible_task.fn
+    assert back["f"](1) == 2
 
 
 def test_freeze_imports_freezes_now_and_again_at_exit():

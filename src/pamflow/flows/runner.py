@@ -17,6 +17,14 @@ all, sending the workers the same call:
 * **A new closure.** Each submission wrapped the task in a closure made on the spot, which
   cloudpickle pickles by value (scanning for the modules it uses). Here one module-level
   function (:func:`run_task`) is pickled by reference.
+* **Decorated functions, by value.** ``@task`` and ``@flow`` put a ``Task`` or ``Flow``
+  under the function's name, so pickle cannot find the function itself there and Dask
+  falls back to cloudpickle, which pickles the function by value: its code, its globals
+  (every task the flow calls, each by value in turn) and a scan of ``sys.modules``, for
+  the task and again for the flow that every submission's context carries. Here the task
+  and the context are pickled beforehand (:func:`freeze`) by a pickler that sends such a
+  function as the name of the task or flow that holds it (:func:`decorated`); Dask
+  pickles the bytes, and the parameters and futures as before.
 
 On the worker, Prefect validated the settings dump into settings objects again for every
 task run; :func:`run_task` makes them once while the dump stays the same.
@@ -28,12 +36,18 @@ and Dask).
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pickle
+import sys
+import types
 from collections.abc import Iterable, Set
 from typing import Any
 from uuid import uuid4
 
+import cloudpickle
 from dask.utils import funcname
 from distributed import Client, Future
+from prefect import Flow
 from prefect.client.schemas.objects import RunInput
 from prefect.context import SettingsContext, serialize_context
 from prefect.task_engine import run_task_async, run_task_sync
@@ -61,9 +75,38 @@ def hydrated_settings(dumped: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def run_task(**call: Any) -> Any:
+def decorated(module: str, name: str) -> Any:
+    """The function the task or flow at ``module.name`` decorates (how :func:`freeze` sends
+    it)."""
+    return getattr(importlib.import_module(module), name).fn
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle, but a function that a module holds as a Prefect task or flow of the
+    same name is sent as that name (:func:`decorated`), as pickle sends plain functions."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, types.FunctionType) and "." not in obj.__qualname__:
+            holder = getattr(sys.modules.get(obj.__module__), obj.__qualname__, None)
+            if isinstance(holder, Task | Flow) and holder.fn is obj:
+                return decorated, (obj.__module__, obj.__qualname__)
+        return super().reducer_override(obj)
+
+
+def freeze(value: Any) -> bytes:
+    """``value`` pickled by :class:`_Pickler` (what ``pickle.loads`` makes again)."""
+    import io
+
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+def run_task(frozen: bytes, **call: Any) -> Any:
     """Run a Prefect task run on a Dask worker: what prefect-dask's per-task closure does,
-    with the flow's settings made once per worker (:func:`hydrated_settings`)."""
+    the task and its context unpickled from ``frozen`` (:func:`freeze`), with the flow's
+    settings made once per worker (:func:`hydrated_settings`)."""
+    call.update(pickle.loads(frozen))
     context = call.get("context") or {}
     if context.get("settings_context"):
         settings = hydrated_settings(context["settings_context"])
@@ -132,12 +175,11 @@ class BuildTaskRunner(DaskTaskRunner):
             run_task,
             key=f"{funcname(task.fn)}-{task_run_id}",  # as Dask names it, the run's id
             pure=False,
-            task=task,
+            frozen=freeze({"task": task, "context": self.context(asset)}),
             task_run_id=task_run_id,
             wait_for=waits,
             return_type="state",
             parameters=parameters,
             dependencies=inputs,
-            context=self.context(asset),
         )
         return PrefectDaskFuture(wrapped_future=future, task_run_id=task_run_id)

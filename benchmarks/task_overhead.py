@@ -1,7 +1,7 @@
 """What one Prefect task costs on a build's Dask worker, with Dask's and Prefect's defaults
 and with pamflow's settings, in one run.
 
-    python benchmarks/task_overhead.py [--tasks 40] [--rounds 2]
+    python benchmarks/task_overhead.py [--tasks 40] [--rounds 2] [--idle SECONDS]
 
 A flow on a LocalCluster of one single-threaded worker process (pamflow's, as ``pamflow
 build`` makes each worker of a cluster of two or more) submits ``--tasks`` tasks that do nothing, one after another, after three
@@ -18,6 +18,11 @@ process running the flow (which also runs the LocalCluster's scheduler), under
   build.
 
 The two alternate for ``--rounds``; the best round of each is shown, and the ratio.
+
+``--idle SECONDS`` measures instead what a warmed-up, idle LocalCluster of two workers
+costs in SECONDS, with Dask's defaults and with :data:`pamflow.flows.cluster.WORKER_CONFIG`
+(the event-loop tick, system monitor and memory monitor run less often): the CPU of this
+process (scheduler and nannies) and of a worker.
 A Prefect server on loopback (``prefect_test_harness``) is started before timing.
 """
 
@@ -80,13 +85,56 @@ def measure(tasks: int, pamflow: bool) -> tuple[float, float, float]:
     return 1000 * wall / (tasks + 2), 1000 * worker / (tasks + 1), 1000 * own / (tasks + 2)
 
 
+def idle(seconds: float, pamflow: bool) -> tuple[float, float]:
+    """CPU seconds an idle LocalCluster of two workers takes in ``seconds``: this process's
+    (the scheduler and both nannies) and a worker's (the mean of the two)."""
+    import dask
+    import distributed  # noqa: F401  (its config defaults, before any is set)
+    import psutil
+    from distributed import Client, LocalCluster
+
+    from pamflow.flows import cluster
+
+    config = cluster.cluster_config()
+    if not pamflow:
+        config = {k: v for k, v in config.items() if k not in cluster.WORKER_CONFIG}
+    with dask.config.set(config), LocalCluster(**cluster.local_cluster_kwargs(2)) as local:
+        with Client(local) as client:
+            pids = list(client.run(os.getpid).values())
+        time.sleep(2)  # started and settled
+        procs = [psutil.Process()] + [psutil.Process(p) for p in pids]
+        before = [sum(p.cpu_times()[:2]) for p in procs]
+        time.sleep(seconds)
+        used = [sum(p.cpu_times()[:2]) - b for p, b in zip(procs, before, strict=True)]
+    return used[0], sum(used[1:]) / len(pids)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--tasks", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--idle", type=float, default=0, metavar="SECONDS",
+                    help="instead: the CPU an idle 2-worker cluster takes in SECONDS")  # fmt: skip
     args = ap.parse_args()
+    if args.idle:
+        spent: dict[bool, tuple[float, ...]] = {}
+        for _ in range(args.rounds):
+            for pamflow in (False, True):
+                now = idle(args.idle, pamflow)
+                old = spent.get(pamflow, (float("inf"),) * 2)
+                spent[pamflow] = tuple(min(a, b) for a, b in zip(old, now, strict=True))
+        print(f"| settings | this process's CPU s in {args.idle:g} s | a worker's CPU s |")
+        print("|---|---:|---:|")
+        for pamflow, name in ((False, "Dask's defaults"), (True, "pamflow")):
+            print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in spent[pamflow]) + " |")
+        quotients = [
+            a / b if b > 0 else float("inf") for a, b in zip(spent[False], spent[True], strict=True)
+        ]
+        ratios = " | ".join(f"{q:.2f}" for q in quotients)
+        print(f"| defaults / pamflow | {ratios} |")
+        return
     from prefect.testing.utilities import prefect_test_harness
 
     best: dict[bool, tuple[float, ...]] = {}

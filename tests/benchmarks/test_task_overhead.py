@@ -32,3 +32,24 @@ def test_toy_run_prints_both_settings_and_their_ratios():
                            strict=True):  # fmt: skip
         assert a > 0 and b > 0
         assert ratio == pytest.approx(a / b, rel=0.02, abs=0.0051)
+
+
+def test_an_idle_cluster_with_pamflow_s_settings_costs_its_workers_less_cpu():
+    """``--idle``: a warmed, idle 2-worker cluster with Dask's defaults and with pamflow's
+    (the tick, system and memory monitors less often, no profiler): each worker spends less
+    CPU with pamflow's, and the ratio row is the quotient."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "task_overhead.py"), "--idle", "3",
+         "--rounds", "1"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {
+        line.split("|")[1].strip(): [float(c) for c in line.split("|")[2:4]]
+        for line in proc.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith("| settings")
+    }
+    assert set(rows) == {"Dask's defaults", "pamflow", "defaults / pamflow"}
+    (_, theirs), (_, ours) = rows["Dask's defaults"], rows["pamflow"]
+    assert 0 <= ours < theirs
+    assert rows["defaults / pamflow"][1] > 1

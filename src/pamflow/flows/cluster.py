@@ -37,12 +37,26 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": 1 << 30, "MALLOC_MMAP_THRESHOLD_": 1 << 26}
 #: the Dask config that gives spawned LocalCluster workers :data:`WORKER_MALLOC`
 MALLOC_CONFIG = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
-#: Dask config for a build's workers beyond their environment: no statistical profiler.
-#: Dask's samples every running task's stack each 10 ms from the worker's event loop (for
-#: the dashboard's Profile page); in a build worker that thread took 10-12 % as much CPU as
-#: the task it watched, and 5-6 % with it off (``thread_time`` against ``process_time`` of
-#: JND shards; ``benchmarks/task_overhead.py`` measures it per task)
-WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+#: Dask config for a build's cluster (scheduler, nannies, workers) beyond the workers'
+#: environment. No statistical profiler: Dask's samples every running task's stack each
+#: 10 ms from the worker's event loop (for the dashboard's Profile page); in a build worker
+#: that thread took 10-12 % as much CPU as the task it watched, and 5-6 % with it off
+#: (``thread_time`` against ``process_time`` of JND shards; ``benchmarks/task_overhead.py``
+#: measures it per task). Slower housekeeping: every Dask server times its event loop each
+#: 20 ms (the tick, which warns of a loop blocked over 3 s: a 1 s tick still does), each
+#: samples CPU, memory, network and disk counters every 500 ms for the dashboard's plots,
+#: and each nanny and worker reads its worker's memory every 100 ms (to pause, spill or
+#: restart it near its limit; half a second is soon enough for a build's units, which
+#: hold a few clips each). A warmed, idle 2-worker cluster took 2.7-2.9 s of the command's
+#: CPU and 1.0-1.2 s of each worker's in 30 s with Dask's defaults, 0.52 s and 0.14-0.16 s
+#: with these (``benchmarks/task_overhead.py --idle`` measures it).
+WORKER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.disk": False,
+    "distributed.worker.memory.monitor-interval": "500ms",
+}
 #: ``PAMFLOW_WORKER_START``: ``forkserver`` (the default: workers forked from a warm fork
 #: server, seconds faster to start) or ``spawn`` (a fresh interpreter a worker, Dask's own)
 WORKER_START = "PAMFLOW_WORKER_START"

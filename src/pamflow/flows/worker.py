@@ -4,7 +4,9 @@ Each worker is a ``dask worker`` process started without a nanny, so its process
 daemonic (PyTorch DataLoader worker processes can start inside it) and Dask's nanny does
 not set ``MALLOC_TRIM_THRESHOLD_=65536`` (numpy code ~3x slower). Every worker gets
 single-threaded BLAS and raised glibc malloc thresholds (:data:`pamflow.flows.cluster.WORKER_ENV`,
-:data:`~pamflow.flows.cluster.WORKER_MALLOC`), one thread, and a preload that makes and loads
+:data:`~pamflow.flows.cluster.WORKER_MALLOC`), the Dask settings of pamflow's own
+LocalCluster (:data:`~pamflow.flows.cluster.WORKER_CONFIG`: no profiler, slower
+housekeeping; as ``DASK_*`` variables, :func:`dask_env`), one thread, and a preload that makes and loads
 the demo corpus once (:func:`dask_setup`). With ``--gpus N`` the first N workers each
 declare the Dask resource ``GPU=1`` and see one CUDA device (``CUDA_VISIBLE_DEVICES``), so
 CUDA training tasks land there. The command runs until interrupted and stops its workers.
@@ -19,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from pamflow.flows.cluster import WORKER_ENV, WORKER_MALLOC
+from pamflow.flows.cluster import WORKER_CONFIG, WORKER_ENV, WORKER_MALLOC
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def plan_workers(
     plans = []
     for i in range(max(nworkers, gpus)):
         gpu = i < gpus
-        env = {**WORKER_ENV, **{k: str(v) for k, v in WORKER_MALLOC.items()}}
+        env = {**WORKER_ENV, **{k: str(v) for k, v in WORKER_MALLOC.items()}, **dask_env()}
         command = [
             sys.executable,
             "-m",
@@ -68,6 +70,16 @@ def plan_workers(
             command += ["--preload", "pamflow.flows.worker"]
         plans.append(WorkerPlan(command[command.index("--name") + 1], command, env, gpu))
     return plans
+
+
+def dask_env(config: dict[str, Any] = WORKER_CONFIG) -> dict[str, str]:
+    """``config`` (dotted Dask keys) as the ``DASK_*`` environment variables Dask reads
+    when a process starts (``distributed.admin.tick.interval`` is
+    ``DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL``; values as Python literals or strings)."""
+    return {
+        "DASK_" + "__".join(part.upper().replace("-", "_") for part in key.split(".")): str(v)
+        for key, v in config.items()
+    }
 
 
 def run_workers(plans: list[WorkerPlan]) -> int:
@@ -97,4 +109,4 @@ def dask_setup(worker: Any) -> None:
     freeze_imports()
 
 
-__all__ = ["WorkerPlan", "dask_setup", "plan_workers", "run_workers"]
+__all__ = ["WorkerPlan", "dask_env", "dask_setup", "plan_workers", "run_workers"]

@@ -3,6 +3,7 @@ joined into the same shard files a single process writes; resumable; bad plans r
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -115,3 +116,43 @@ def test_units_cut_by_cost_isolate_costly_sequences():
     assert sum(p.cost for p in pieces) == pytest.approx(sum(costs))
     # without estimates the same request cuts by rows only (12 rows a unit)
     assert all(p.cost == 0 for p in build.plan_pieces("jnd", spec, 4))
+
+
+def test_finalize_takes_the_writers_hashes_and_hashes_what_it_was_not_given(
+    whole, tmp_path, monkeypatch
+):
+    """dataset.json lists each shard's true sha256 either way; finalize reads no shard whose
+    writer's info it was given (a whole shard's, a join's), and hashes any other (a piece's
+    info is not a shard's)."""
+    import hashlib
+
+    from pamflow.storage import dataset as dataset_module
+
+    out = str(tmp_path / "d")
+    spec = build.prepare("jnd", SPEC, out)
+    data = spec.model_dump(mode="json")
+    written = [build.build_shard("jnd", data, out, 0)]
+    pieces = [p for p in build.plan_pieces("jnd", spec, 10) if p.shard == 1]
+    infos = [build.build_piece("jnd", data, out, p) for p in pieces]
+    written.append(build.join_shard("jnd", data, out, 1, [(p.start, p.stop) for p in pieces]))
+    assert any(i["parts"] > 1 for i in infos)
+    hashed: list[str] = []
+    real = dataset_module.sha256_file
+
+    def counting(fs, path):
+        hashed.append(path)
+        return real(fs, path)
+
+    monkeypatch.setattr(dataset_module, "sha256_file", counting)
+    assert build.finalize("jnd", spec, out, written + infos)["rows"] == 30
+    assert hashed == []
+    listed = json.loads((tmp_path / "d" / "dataset.json").read_text())["shards"]
+    for shard in listed:
+        true = hashlib.sha256((tmp_path / "d" / shard["path"]).read_bytes()).hexdigest()
+        assert shard["sha256"] == true
+    assert row_digests(out) == row_digests(whole)
+    hashed.clear()
+    build.finalize("jnd", spec, out, infos)  # pieces' infos only: every shard is read
+    assert sorted(os.path.basename(p) for p in hashed) == [
+        "part-00000.parquet", "part-00001.parquet"
+    ]  # fmt: skip

@@ -96,10 +96,12 @@ def output_visible_task(out: str) -> bool:
 
 
 @task(name="finalize-dataset")
-def finalize_task(recipe: str, spec: dict[str, Any], out: str) -> dict[str, Any]:
+def finalize_task(
+    recipe: str, spec: dict[str, Any], out: str, written: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     from pamflow.datasets.base import get_recipe
 
-    return lib.finalize(recipe, get_recipe(recipe).parse(spec), out)
+    return lib.finalize(recipe, get_recipe(recipe).parse(spec), out, written)
 
 
 def summary_markdown(summary: dict[str, Any], throughput: float | None = None) -> str:
@@ -199,15 +201,20 @@ def build_dataset_flow(
             )
         )
     units_done = []
+    written = []  # whole shards (of one piece, or joined): finalize need not hash them again
     for fut in as_completed(futures):
         info = fut.result()
         joined = "part" not in info  # a join: the shard is done, its rows counted already
         if not joined:
             units_done.append(info)
+        if info.get("parts", 1) == 1:
+            written.append(
+                {k: info.get(k) for k in ("index", "rows", "sha256", "bytes", "skipped")}
+            )
         shard_done = joined or info.get("parts", 1) == 1
         progress.report({**info, "rows": 0 if joined else info["rows"], "shard_done": shard_done})
     elapsed = time.perf_counter() - t0
-    summary = finalize_task(recipe, data, out)
+    summary = finalize_task(recipe, data, out, written)
     rate = parsed.num_examples / elapsed if elapsed > 0 else None
     summary["seconds"] = elapsed
     create_markdown_artifact(

@@ -313,6 +313,7 @@ def build_piece(
         "seconds": time.perf_counter() - t0,
         "ended": time.time(),
         "sha256": info.sha256,
+        "bytes": info.bytes,
     }
 
 
@@ -342,6 +343,7 @@ def join_shard(
         "skipped": info.skipped,
         "seconds": time.perf_counter() - t0,
         "sha256": info.sha256,
+        "bytes": info.bytes,
     }
 
 
@@ -364,24 +366,41 @@ def quarantined(out: str, num_shards: int) -> list[dict[str, str]]:
     return [found[i] for i in sorted(found)]
 
 
-def finalize(recipe_name: str, spec: BaseSpec, out: str) -> dict[str, Any]:
-    """Write ``dataset.json`` (last) and return the dataset summary."""
+def finalize(
+    recipe_name: str, spec: BaseSpec, out: str, written: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Write ``dataset.json`` (last) and return the dataset summary. ``written``: the infos
+    of shards this build wrote (:func:`build_piece`, :func:`join_shard`), whose sha256 the
+    writer took of the bytes it wrote; every other shard is hashed by reading it."""
     num_shards = len(plan_shards(spec))
     storage.remove_empty_pieces_dir(out)
+    infos = [
+        storage.ShardInfo(
+            w["index"], storage.shard_name(w["index"]), w["rows"], w["sha256"], w["bytes"]
+        )  # fmt: skip
+        for w in written or []
+        if w.get("parts", 1) == 1
+        and not w.get("skipped")
+        and w.get("sha256")
+        and w.get("bytes") is not None
+    ]
     storage.finalize_dataset(
         out,
         recipe=recipe_name,
         spec=spec.model_dump(mode="json"),
         seed=spec.seed,
         num_shards=num_shards,
+        shard_infos=infos,
         extra={"quarantine": quarantined(out, num_shards)},
     )
-    return summarize(out)
+    # the shards were hashed a moment ago, by their writers or by finalize_dataset
+    return summarize(out, verify=False)
 
 
-def summarize(out: str) -> dict[str, Any]:
-    """Counts and label balance of a finished dataset (from its metadata columns)."""
-    ds = storage.Dataset.open(out)
+def summarize(out: str, verify: bool = True) -> dict[str, Any]:
+    """Counts and label balance of a finished dataset (from its metadata columns);
+    ``verify``: check each shard's sha256 against ``dataset.json`` as it is read."""
+    ds = storage.Dataset.open(out, verify=verify)
     recipe = get_recipe(ds.recipe)
     summary = {"recipe": ds.recipe, "path": out, "rows": ds.num_rows, "shards": len(ds.shards)}
     if ds.info.get("quarantine"):

@@ -47,9 +47,9 @@ MALLOC_CONFIG = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKE
 #: samples CPU, memory, network and disk counters every 500 ms for the dashboard's plots,
 #: and each nanny and worker reads its worker's memory every 100 ms (to pause, spill or
 #: restart it near its limit; half a second is soon enough for a build's units, which
-#: hold a few clips each). A warmed, idle 2-worker cluster took 2.7-2.9 s of the command's
-#: CPU and 1.0-1.2 s of each worker's in 30 s with Dask's defaults, 0.52 s and 0.14-0.16 s
-#: with these (``benchmarks/task_overhead.py --idle`` measures it).
+#: hold a few clips each). An idle 2-worker cluster took 2.39 s of the command's CPU and
+#: 1.82 s of each worker's in 30 s with Dask's defaults, 0.48 s and 0.15 s with these
+#: (``benchmarks/task_overhead.py --idle 30``); the tick alone was most of it.
 WORKER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",

@@ -264,6 +264,26 @@ def test_a_build_pickles_no_function_by_value(prefect_server, monkeypatch, tmp_p
     assert len(tasks) >= 1 + 1  # the shard and finalize, at least
 
 
+def test_a_task_of_the_script_run_as_main_is_frozen_by_value(tmp_path):
+    """A task in the script run as ``__main__`` goes by value (a worker's ``__main__`` is
+    another module), as cloudpickle sends that script's functions."""
+    import subprocess
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from prefect import task\n"
+        "from pamflow.flows.runner import freeze\n"
+        "@task\n"
+        "def made() -> int:\n"
+        "    return 1\n"
+        "if __name__ == '__main__':\n"
+        "    print(b'_make_function' in freeze(made), b'decorated' in freeze(made))\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         check=True, timeout=120).stdout  # fmt: skip
+    assert out.split() == ["True", "False"]
+
+
 def test_frozen_tasks_keep_their_options_and_other_functions_go_by_value():
     """A ``with_options`` copy of a module's task keeps its own options (only its function
     goes by name); a function no module holds is still pickled whole."""

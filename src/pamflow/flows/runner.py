@@ -86,11 +86,20 @@ class _Pickler(cloudpickle.Pickler):
     same name is sent as that name (:func:`decorated`), as pickle sends plain functions."""
 
     def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, types.FunctionType) and "." not in obj.__qualname__:
+        if isinstance(obj, types.FunctionType) and _importable(obj.__module__, obj.__qualname__):
             holder = getattr(sys.modules.get(obj.__module__), obj.__qualname__, None)
             if isinstance(holder, Task | Flow) and holder.fn is obj:
                 return decorated, (obj.__module__, obj.__qualname__)
         return super().reducer_override(obj)
+
+
+def _importable(module: str, qualname: str) -> bool:
+    """Whether a worker can find ``module.qualname`` by importing: a module-level name of a
+    module other than the script run as ``__main__`` (a worker's ``__main__`` is another),
+    and not one the user asked cloudpickle to send by value."""
+    by_value: set[str] = getattr(cloudpickle.cloudpickle, "_PICKLE_BY_VALUE_MODULES", set())
+    top = module.split(".")[0]
+    return "." not in qualname and module != "__main__" and not {module, top} & by_value
 
 
 def freeze(value: Any) -> bytes:

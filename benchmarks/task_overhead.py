@@ -18,12 +18,12 @@ process running the flow (which also runs the LocalCluster's scheduler), under
   build.
 
 The two alternate for ``--rounds``; the best round of each is shown, and the ratio.
+A Prefect server on loopback (``prefect_test_harness``) is started before timing.
 
 ``--idle SECONDS`` measures instead what a warmed-up, idle LocalCluster of two workers
 costs in SECONDS, with Dask's defaults and with :data:`pamflow.flows.cluster.WORKER_CONFIG`
 (the event-loop tick, system monitor and memory monitor run less often): the CPU of this
 process (scheduler and nannies) and of a worker.
-A Prefect server on loopback (``prefect_test_harness``) is started before timing.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import os
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
 
@@ -109,6 +110,18 @@ def idle(seconds: float, pamflow: bool) -> tuple[float, float]:
     return used[0], sum(used[1:]) / len(pids)
 
 
+def best_of(rounds: int, run: Callable[[bool], tuple[float, ...]]) -> dict[bool, tuple[float, ...]]:
+    """``run(pamflow)`` for Dask's and Prefect's defaults and for pamflow's, alternating for
+    ``rounds``; each figure's lowest over the rounds, by setting."""
+    best: dict[bool, tuple[float, ...]] = {}
+    for _ in range(rounds):
+        for pamflow in (False, True):
+            now = run(pamflow)
+            old = best.get(pamflow, (float("inf"),) * len(now))
+            best[pamflow] = tuple(min(a, b) for a, b in zip(old, now, strict=True))
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -119,12 +132,7 @@ def main() -> None:
                     help="instead: the CPU an idle 2-worker cluster takes in SECONDS")  # fmt: skip
     args = ap.parse_args()
     if args.idle:
-        spent: dict[bool, tuple[float, ...]] = {}
-        for _ in range(args.rounds):
-            for pamflow in (False, True):
-                now = idle(args.idle, pamflow)
-                old = spent.get(pamflow, (float("inf"),) * 2)
-                spent[pamflow] = tuple(min(a, b) for a, b in zip(old, now, strict=True))
+        spent = best_of(args.rounds, lambda pamflow: idle(args.idle, pamflow))
         print(f"| settings | this process's CPU s in {args.idle:g} s | a worker's CPU s |")
         print("|---|---:|---:|")
         for pamflow, name in ((False, "Dask's defaults"), (True, "pamflow")):
@@ -137,13 +145,8 @@ def main() -> None:
         return
     from prefect.testing.utilities import prefect_test_harness
 
-    best: dict[bool, tuple[float, ...]] = {}
     with prefect_test_harness(server_startup_timeout=120):
-        for _ in range(args.rounds):
-            for pamflow in (False, True):
-                now = measure(args.tasks, pamflow)
-                old = best.get(pamflow, (float("inf"),) * 3)
-                best[pamflow] = tuple(min(a, b) for a, b in zip(old, now, strict=True))
+        best = best_of(args.rounds, lambda pamflow: measure(args.tasks, pamflow))
     print("| settings | wall ms a task | worker CPU ms a task | flow process CPU ms a task |")
     print("|---|---:|---:|---:|")
     for pamflow, name in ((False, "defaults"), (True, "pamflow")):

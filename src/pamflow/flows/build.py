@@ -207,11 +207,9 @@ def build_dataset_flow(
         joined = "part" not in info  # a join: the shard is done, its rows counted already
         if not joined:
             units_done.append(info)
-        if info.get("parts", 1) == 1:
-            written.append(
-                {k: info.get(k) for k in ("index", "rows", "sha256", "bytes", "skipped")}
-            )
         shard_done = joined or info.get("parts", 1) == 1
+        if shard_done:
+            written.append(info)
         progress.report({**info, "rows": 0 if joined else info["rows"], "shard_done": shard_done})
     elapsed = time.perf_counter() - t0
     summary = finalize_task(recipe, data, out, written)

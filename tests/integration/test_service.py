@@ -222,7 +222,10 @@ def _dask_workers(scheduler: str) -> dict[str, dict[str, Any]]:
 
 
 def _finished(api: Api, run_id: str) -> dict[str, Any] | None:
-    r = api.http.get(f"/flow_runs/{run_id}")
+    try:
+        r = api.http.get(f"/flow_runs/{run_id}")
+    except httpx.TimeoutException:  # a server busy under a build on 2 cores: ask again
+        return None
     r.raise_for_status()
     run = r.json()
     return run if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None

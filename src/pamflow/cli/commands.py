@@ -133,14 +133,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
 # -- datasets ------------------------------------------------------------------------------
 @command("build")
 def cmd_build(args: argparse.Namespace) -> int:
-    import time
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     if not args.local and not args.cluster:  # workers fork from a server importing meanwhile
         from pamflow.flows.cluster import prestart
 
         prestart()
+    from pamflow.flows.server import early
+
+    # without PREFECT_API_URL, the temporary Prefect server starts while the spec is read
+    # and the sources and the cluster are made, not after
+    with early(needed=not args.local):
+        return _build(args)
+
+
+def _build(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from pamflow.datasets.base import get_recipe
     from pamflow.datasets.spec import load_spec_file
     from pamflow.flows import settings

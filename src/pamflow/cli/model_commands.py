@@ -13,6 +13,13 @@ from pamflow.cli.base import check_dataset, command, console, err
 # -- models --------------------------------------------------------------------------------
 @command("train")
 def cmd_train(args: argparse.Namespace) -> int:
+    from pamflow.flows.server import early
+
+    with early():  # without PREFECT_API_URL, the temporary server starts meanwhile
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     import json
 
     from pamflow.cli.progress import training_progress

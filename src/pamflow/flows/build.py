@@ -33,6 +33,7 @@ from pamflow.flows.cluster import (
     task_runner,
     worker_name,
 )
+from pamflow.flows.server import temporary
 from pamflow.pipeline import build as lib
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -246,8 +247,10 @@ def prefect_api(meanwhile: Callable[[], R] | None = None) -> Iterator[R | None]:
 
     With ``PREFECT_API_URL`` unset, Prefect would give every process its own temporary
     server: the flow's, and one per Dask worker (each ~20 s to start, and runs recorded
-    nowhere useful). Instead one temporary server on loopback is started here and its URL
-    put in the environment, which LocalCluster workers inherit. Workers of a remote cluster
+    nowhere useful). Instead one temporary server on loopback
+    (:class:`pamflow.flows.server.TemporaryServer`) is started here, or taken already
+    starting from the command (:func:`pamflow.flows.server.early`), and its URL put in the
+    environment, which LocalCluster workers inherit. Workers of a remote cluster
     need a Prefect server they can reach: set ``PREFECT_API_URL`` on both sides.
 
     ``meanwhile`` (starting a cluster) runs in a thread while the server starts, with the
@@ -262,21 +265,18 @@ def prefect_api(meanwhile: Callable[[], R] | None = None) -> Iterator[R | None]:
     if configured_api_url():
         yield meanwhile() if meanwhile else None
         return
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         temporary_settings,
     )
 
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
-    server = SubprocessASGIServer()
-    server.port = server.find_available_port()  # the URL is known before the server is up
-    os.environ["PREFECT_API_URL"] = server.api_url
+    server = temporary()  # the one the command started early, else one starting now
+    os.environ["PREFECT_API_URL"] = server.api_url  # known before the server is up
     pool = ThreadPoolExecutor(1) if meanwhile else None
     pending = pool.submit(meanwhile) if pool and meanwhile else None
     try:
-        server.start(timeout=120)
+        server.wait(timeout=120)
         result = pending.result() if pending else None
     except BaseException:
         os.environ.pop("PREFECT_API_URL", None)

@@ -58,9 +58,9 @@ def main() -> None:
 
     default_sources()  # the demo corpus, made once before timing
     bare = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    trees = {"this tree": None, "baseline": args.baseline_src} if args.baseline_src else {
-        "this tree": None
-    }  # fmt: skip
+    trees: dict[str, str | None] = {"this tree": None}
+    if args.baseline_src:
+        trees["baseline"] = args.baseline_src
     ways = ["--local", "temporary server", "lasting server"]
     times: dict[tuple[str, str], list[float]] = {(t, w): [] for t in trees for w in ways}
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):

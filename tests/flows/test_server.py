@@ -25,18 +25,14 @@ def _health(s: server.TemporaryServer) -> int:
 
 
 @contextlib.contextmanager
-def _no_api() -> Iterator[None]:
+def _no_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """This process as a command run without PREFECT_API_URL sees it (the session's test
     server, if started, is left out for the block)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    old = os.environ.pop("PREFECT_API_URL", None)
-    try:
-        with temporary_settings(restore_defaults={PREFECT_API_URL}):
-            yield
-    finally:
-        if old is not None:
-            os.environ["PREFECT_API_URL"] = old
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        yield
 
 
 def test_a_temporary_server_answers_until_stopped():
@@ -69,8 +65,10 @@ def test_a_server_whose_port_was_taken_moves_to_another_and_its_url_follows():
             s.stop()
 
 
-def test_early_starts_a_server_only_where_no_api_is_configured_and_stops_one_left_untaken():
-    with _no_api():
+def test_early_starts_a_server_only_where_no_api_is_configured_and_stops_one_left_untaken(
+    monkeypatch,
+):
+    with _no_api(monkeypatch):
         with server.early(needed=False):
             assert server._early is None
         with server.early():
@@ -89,12 +87,9 @@ def test_early_starts_a_server_only_where_no_api_is_configured_and_stops_one_lef
             assert _health(taken) == 200
         finally:
             taken.stop()
-    os.environ["PREFECT_API_URL"] = "http://127.0.0.1:9/api"  # configured: no server
-    try:
-        with server.early():
-            assert server._early is None
-    finally:
-        del os.environ["PREFECT_API_URL"]
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # configured: no server
+    with server.early():
+        assert server._early is None
 
 
 EARLY = """

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,10 @@ import httpx
 import pytest
 import yaml
 
+from pamflow.flows.server import free_port
+
 BIN = Path(sys.executable).parent
 LISTEN_ADMIN = "integration-admin-token-0123456789"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ListenServer:
@@ -33,7 +28,7 @@ class ListenServer:
 
     def __init__(self, campaign: Path, log: Path) -> None:
         self.campaign = campaign
-        self.port = _port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None

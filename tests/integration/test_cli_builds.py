@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from pamflow import storage
+from pamflow.flows.server import free_port
 from pamflow.pipeline import build
 from pamflow.testing import row_digests
 
@@ -43,12 +44,6 @@ def reference_rows(tmp_path_factory, demo_corpus):
     out = str(tmp_path_factory.mktemp("ref") / "local")
     build.build_local("jnd", SPEC, out)
     return row_digests(out)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_port(port: int, timeout: float = 60) -> None:
@@ -92,7 +87,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 def test_build_on_a_command_line_cluster_survives_a_killed_worker(
     prefect_server, spec_file, reference_rows, tmp_path
 ):
-    port = _free_port()
+    port = free_port()
     procs = []
     try:
         procs.append(

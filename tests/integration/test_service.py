@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pamflow.flows.server import free_port
 from pamflow.storage import Dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,12 +43,6 @@ TRAIN_OVERRIDES = {
     "clip_seconds": 1.0,
     "eval_fraction": 0.5,
 }
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(what: str, ok: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
@@ -105,7 +99,7 @@ class Api:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, demo_corpus) -> Iterator[SimpleNamespace]:
     base = tmp_path_factory.mktemp("service")
-    api_port, dask_port = _port(), _port()
+    api_port, dask_port = free_port(), free_port()
     api = f"http://127.0.0.1:{api_port}/api"
     scheduler = f"tcp://127.0.0.1:{dask_port}"
     env = {

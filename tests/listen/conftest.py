@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import sqlite3
 import threading
 import time
@@ -14,15 +13,11 @@ from typing import Any
 
 import pytest
 
+from pamflow.flows.server import free_port
+
 #: small and fast: 1 s clips of three cheap families
 TINY = {"clip_seconds": 1.0, "families": ["white_noise", "eq", "mulaw"]}
 ADMIN = "admin-token-for-the-tests-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ import asyncio
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from pamflow.datasets.listener import SimulatedListener
+from pamflow.flows.server import free_port
 from pamflow.listen.app import create_app
 from pamflow.listen.client import Visitor
 from pamflow.listen.export import export_campaign
@@ -57,9 +57,7 @@ def postgres():
         check=True,
         capture_output=True,
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         _as_owner(
             [

@@ -163,3 +163,68 @@ def test_verbose_before_or_after_the_subcommand(argv):
 
 def test_quiet_unless_asked():
     assert build_parser().parse_args(["build", "jnd", "--out", "x"]).verbose is False
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_the_parser_built_for_a_command_shows_what_the_full_one_shows():
+    """main() builds the parser for the command it runs (train and enhance, which read the
+    model registry, only listed otherwise): the tool's help, and each command's own help
+    and parse, are the full parser's."""
+    full = build_parser()
+    for name, parser in _subcommands(full).items():
+        built = build_parser(name)
+        assert built.format_help() == full.format_help(), name
+        assert _subcommands(built)[name].format_help() == parser.format_help(), name
+    assert build_parser("").format_help() == full.format_help()
+    light = _subcommands(build_parser("build"))["train"]
+    assert light.format_help() != _subcommands(full)["train"].format_help()  # only listed
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["-v", "train", "dpam", "--data", "d", "--out", "r"], "train"),
+        (["--verbose", "enhance", "m.pt", "in.wav", "out.wav"], "enhance"),
+        (["build", "jnd", "--out", "train"], "build"),
+        (["--version"], ""),
+    ],
+)
+def test_main_builds_the_parser_for_the_command_it_runs(argv, command):
+    from pamflow.cli import command_in
+
+    assert command_in(argv) == command
+    if command:
+        args = build_parser(command).parse_args(argv)  # options after -v, as full parses
+        assert args.command == command and args.verbose is True or command == "build"
+
+
+def test_a_build_command_does_not_import_torch():
+    """`pamflow build` (and every command that does not train) parses without importing
+    PyTorch: 2 s of CPU at each command's start. `pamflow train` still gets its models."""
+    import subprocess
+    import sys
+
+    script = (
+        "import contextlib, io, sys\n"
+        "from pamflow.cli import main\n"
+        "for argv in (['build', '--help'], ['--help'], ['train', '--help']):\n"
+        "    out = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out):\n"
+        "        try:\n"
+        "            main(argv)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "    print(argv[0], 'torch' in sys.modules, 'models (and the recipes' in out.getvalue())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split("\n")[:3] == [
+        "build False False",
+        "--help False False",
+        "train True True",
+    ], done.stdout + done.stderr

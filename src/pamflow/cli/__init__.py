@@ -136,9 +136,15 @@ def one_line(e: BaseException) -> str:
     return " ".join(text.split())
 
 
+def command_in(argv: Sequence[str]) -> str:
+    """The subcommand ``argv`` runs: its first word that is not an option ("" if none; the
+    tool's own options take no value)."""
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     interrupts.freeze_at_exit()  # the command's exit skips the last collections (1.5 s)
-    args = build_parser().parse_args(argv)
+    args = build_parser(command_in(sys.argv[1:] if argv is None else argv)).parse_args(argv)
     verbose = bool(args.verbose)
     what = ON_INTERRUPT.get(args.command, "stopped")
     interrupts.install(lambda: err.print(f"interrupted: {args.command} stopped; {what}"))

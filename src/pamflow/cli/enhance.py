@@ -21,6 +21,9 @@ def _enhance_fields() -> list[dataclasses.Field[Any]]:
     return [f for f in dataclasses.fields(EnhanceConfig) if f.name != "init"]
 
 
+ENHANCE_SUMMARY = "adaptive EQ of audio against a trained scorer (paper 004)"
+
+
 def add_enhance_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     """The ``enhance`` subcommand (called by :func:`pamflow.cli.parser.build_parser`)."""
     from pamflow.models.enhance import MIN_DROP, EnhanceConfig
@@ -29,7 +32,7 @@ def add_enhance_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None
     s = _subcommand(
         sub,
         "enhance",
-        "adaptive EQ of audio against a trained scorer (paper 004)",
+        ENHANCE_SUMMARY,
         "Learn a mask on the log-magnitude spectrogram of each input that lowers the score of\n"
         "the scorer in CHECKPOINT (0 = good domain, 1 = cheap), stays close to the input and\n"
         "smooth, and resynthesise it with the input's phase. IN is an audio file (OUT: the\n"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 VERBOSE_HELP = (
@@ -122,3 +122,19 @@ def _subcommand(
         parents=parents,
     )
     return parser
+
+
+def _deferred(
+    sub: Any,
+    name: str,
+    summary: str,
+    add: Callable[[Any, list[argparse.ArgumentParser]], None],
+    parents: list[argparse.ArgumentParser],
+    command: str | None,
+) -> None:
+    """Subcommand ``name`` added by ``add``, or only listed (``summary``) where the parser
+    is built for another command (see :func:`pamflow.cli.parser.build_parser`)."""
+    if command is None or command == name:
+        add(sub, parents)
+    else:
+        sub.add_parser(name, help=summary)

@@ -10,13 +10,15 @@ subcommand is checked by ``tests/cli/test_help.py``.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from pamflow.cli.enhance import add_enhance_parser
+from pamflow.cli.enhance import ENHANCE_SUMMARY, add_enhance_parser
 from pamflow.cli.experiments import add_parser as add_experiment_parser
 from pamflow.cli.helptext import (
     VERBOSE_HELP,
     HelpFormatter,
     Parser,
+    _deferred,
     _examples,
     _listing,
     _spec_option,
@@ -25,14 +27,19 @@ from pamflow.cli.helptext import (
 )
 from pamflow.cli.listen_commands import add_parser as add_listen_parser
 
+TRAIN_SUMMARY = "train a metric (Prefect flow) on pamflow datasets"
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``pamflow`` parser, every subcommand in full; with ``command`` (the subcommand
+    about to run, "" for none), the ones whose help reads the model registry (``train``,
+    ``enhance``: it imports PyTorch, 2 s of CPU) are in full only where they are
+    ``command``, the others listed by their one-line summary. :func:`pamflow.cli.main`
+    builds it so: a build's command does not import PyTorch."""
     from pamflow import __version__, perturbations
     from pamflow.datasets import get_recipe, recipe_names
-    from pamflow.models import registry as model_registry
 
     recipes = recipe_names()
-    models = model_registry.names()
     evaluable = [n for n in recipes if get_recipe(n).evaluated_on]
     p = Parser(
         prog="pamflow",
@@ -265,11 +272,122 @@ def build_parser() -> argparse.ArgumentParser:
     add_listen_parser(sub, parents)  # pamflow listen: in cli/listen_commands.py
 
     # -- models ---------------------------------------------------------------------------
+    _deferred(sub, "train", TRAIN_SUMMARY, _add_train, parents, command)
+
+    s = _subcommand(
+        sub,
+        "eval",
+        "evaluate a checkpoint: JND accuracy/AUC, 2AFC, MOS, monotonicity",
+        "Evaluate CHECKPOINT (a model.pt of `pamflow train`) on datasets (--data) and/or a\n"
+        "MOS list (--mos): JND accuracy and AUC, monotonicity in perturbation strength,\n"
+        "2AFC accuracy on triplets, MOS correlation. Prints a table; with --json, also\n"
+        "writes the results.",
+        (
+            "pamflow eval runs/dpam/model.pt --data data/jnd",
+            "pamflow eval runs/cdpam/model.pt --data data/jnd data/triplet --split eval "
+            "--json results.json",
+        ),
+        parents,
+    )
+    s.add_argument("checkpoint", help="the model.pt a training run wrote")
+    s.add_argument(
+        "--data",
+        nargs="+",
+        default=[],
+        help=f"{', '.join(evaluable)} datasets (recipes that declare evaluated_on) "
+        "(default: none; give --data, --mos or both)",
+    )
+    s.add_argument(
+        "--mos", help="a CSV of reference path, test path, MOS (default: no MOS evaluation)"
+    )
+    s.add_argument(
+        "--min-agreement",
+        type=float,
+        help="2AFC only on triplets with at least this agreement (default: every triplet)",
+    )
+    s.add_argument("--device", default="cpu", help="the torch device to run the model on")
+    s.add_argument(
+        "--split",
+        choices=["all", "eval"],
+        default="all",
+        help="all rows, or eval: only the rows the training run held out",
+    )
+    s.add_argument("--json", help="also write the results as JSON here (default: the table only)")
+    s.add_argument(
+        "--figures",
+        help="a folder for the figures a model's own evaluation draws, e.g. codecnet's "
+        "spectrograms (default: none drawn)",
+    )
+    s.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="leave out the baselines (LSD, multi-resolution STFT, SI-SDR, PESQ where "
+        "installed) computed beside each figure (default: computed; intervals always are)",
+    )
+    add_experiment_parser(sub, parents)  # pamflow experiment: in cli/experiments.py
+    # pamflow enhance: in cli/enhance.py
+    _deferred(sub, "enhance", ENHANCE_SUMMARY, add_enhance_parser, parents, command)
+
+    s = _subcommand(
+        sub,
+        "worker",
+        "start Dask workers for pamflow's tasks (DataLoader-safe, GPU resources)",
+        "Start Dask worker processes connected to SCHEDULER, set up for pamflow's tasks\n"
+        "(DataLoader-safe, one thread each, the demo corpus loaded), the first --gpus of\n"
+        "them offering the resource GPU=1 that CUDA trainings ask for; wait until they stop.\n"
+        "Ctrl-C stops them all. Dask's own logs (connecting, registering) need --verbose.",
+        (
+            "pamflow worker tcp://scheduler:8786 --nworkers 4",
+            "pamflow worker tcp://scheduler:8786 --gpus 1 --memory-limit 32GB",
+        ),
+        parents,
+    )
+    s.add_argument("scheduler", help="the Dask scheduler, tcp://host:port")
+    s.add_argument("--nworkers", type=int, default=1, help="worker processes")
+    s.add_argument(
+        "--gpus",
+        type=int,
+        default=0,
+        help="the first N workers each declare the Dask resource GPU=1",
+    )
+    s.add_argument("--name", help="worker name prefix (default: pamflow-HOST-PID)")
+    s.add_argument("--memory-limit", default="auto", help="memory limit of each worker")
+    s.add_argument(
+        "--no-warm", action="store_true", help="do not load the demo corpus when a worker starts"
+    )
+
+    s = _subcommand(
+        sub,
+        "demo",
+        "run the main job on the embedded demo corpus",
+        "Run the main job on the embedded demo corpus: a perturbation gallery (WAV files\n"
+        "and a table) in OUT/gallery, a jnd dataset built by the flow in OUT/jnd, then its\n"
+        "inspection. Run again, it shows what it built.",
+        ("pamflow demo", "pamflow demo --out /tmp/demo --num-examples 100 --workers 1"),
+        parents,
+    )
+    s.add_argument("--out", default="out/demo", help="the folder to write into")
+    s.add_argument("--num-examples", type=int, default=200, help="rows of the jnd dataset")
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="local Dask workers: processes; 1 runs in this process",
+    )
+    return p
+
+
+def _add_train(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """The ``train`` subcommand: its models, their datasets and defaults from the model
+    registry (which imports PyTorch)."""
+    from pamflow.models import registry as model_registry
+
+    models = model_registry.names()
     needs = {m: ", ".join(model_registry.get(m).recipes) for m in models}
     s = _subcommand(
         sub,
         "train",
-        "train a metric (Prefect flow) on pamflow datasets",
+        TRAIN_SUMMARY,
         "Train MODEL on the datasets given by --data in a Prefect flow (one task per stage)\n"
         "into the run folder --out: model.pt (the metric), checkpoint.pt (resumable),\n"
         "metrics.jsonl and metrics.png; then score it on the held-out rows and print a JSON\n"
@@ -324,104 +442,3 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the training task on this Dask scheduler, GPU workers for cuda (default: "
         "in this process)",
     )
-
-    s = _subcommand(
-        sub,
-        "eval",
-        "evaluate a checkpoint: JND accuracy/AUC, 2AFC, MOS, monotonicity",
-        "Evaluate CHECKPOINT (a model.pt of `pamflow train`) on datasets (--data) and/or a\n"
-        "MOS list (--mos): JND accuracy and AUC, monotonicity in perturbation strength,\n"
-        "2AFC accuracy on triplets, MOS correlation. Prints a table; with --json, also\n"
-        "writes the results.",
-        (
-            "pamflow eval runs/dpam/model.pt --data data/jnd",
-            "pamflow eval runs/cdpam/model.pt --data data/jnd data/triplet --split eval "
-            "--json results.json",
-        ),
-        parents,
-    )
-    s.add_argument("checkpoint", help="the model.pt a training run wrote")
-    s.add_argument(
-        "--data",
-        nargs="+",
-        default=[],
-        help=f"{', '.join(evaluable)} datasets (recipes that declare evaluated_on) "
-        "(default: none; give --data, --mos or both)",
-    )
-    s.add_argument(
-        "--mos", help="a CSV of reference path, test path, MOS (default: no MOS evaluation)"
-    )
-    s.add_argument(
-        "--min-agreement",
-        type=float,
-        help="2AFC only on triplets with at least this agreement (default: every triplet)",
-    )
-    s.add_argument("--device", default="cpu", help="the torch device to run the model on")
-    s.add_argument(
-        "--split",
-        choices=["all", "eval"],
-        default="all",
-        help="all rows, or eval: only the rows the training run held out",
-    )
-    s.add_argument("--json", help="also write the results as JSON here (default: the table only)")
-    s.add_argument(
-        "--figures",
-        help="a folder for the figures a model's own evaluation draws, e.g. codecnet's "
-        "spectrograms (default: none drawn)",
-    )
-    s.add_argument(
-        "--no-baselines",
-        action="store_true",
-        help="leave out the baselines (LSD, multi-resolution STFT, SI-SDR, PESQ where "
-        "installed) computed beside each figure (default: computed; intervals always are)",
-    )
-    add_experiment_parser(sub, parents)  # pamflow experiment: in cli/experiments.py
-    add_enhance_parser(sub, parents)  # pamflow enhance: in cli/enhance.py
-
-    s = _subcommand(
-        sub,
-        "worker",
-        "start Dask workers for pamflow's tasks (DataLoader-safe, GPU resources)",
-        "Start Dask worker processes connected to SCHEDULER, set up for pamflow's tasks\n"
-        "(DataLoader-safe, one thread each, the demo corpus loaded), the first --gpus of\n"
-        "them offering the resource GPU=1 that CUDA trainings ask for; wait until they stop.\n"
-        "Ctrl-C stops them all. Dask's own logs (connecting, registering) need --verbose.",
-        (
-            "pamflow worker tcp://scheduler:8786 --nworkers 4",
-            "pamflow worker tcp://scheduler:8786 --gpus 1 --memory-limit 32GB",
-        ),
-        parents,
-    )
-    s.add_argument("scheduler", help="the Dask scheduler, tcp://host:port")
-    s.add_argument("--nworkers", type=int, default=1, help="worker processes")
-    s.add_argument(
-        "--gpus",
-        type=int,
-        default=0,
-        help="the first N workers each declare the Dask resource GPU=1",
-    )
-    s.add_argument("--name", help="worker name prefix (default: pamflow-HOST-PID)")
-    s.add_argument("--memory-limit", default="auto", help="memory limit of each worker")
-    s.add_argument(
-        "--no-warm", action="store_true", help="do not load the demo corpus when a worker starts"
-    )
-
-    s = _subcommand(
-        sub,
-        "demo",
-        "run the main job on the embedded demo corpus",
-        "Run the main job on the embedded demo corpus: a perturbation gallery (WAV files\n"
-        "and a table) in OUT/gallery, a jnd dataset built by the flow in OUT/jnd, then its\n"
-        "inspection. Run again, it shows what it built.",
-        ("pamflow demo", "pamflow demo --out /tmp/demo --num-examples 100 --workers 1"),
-        parents,
-    )
-    s.add_argument("--out", default="out/demo", help="the folder to write into")
-    s.add_argument("--num-examples", type=int, default=200, help="rows of the jnd dataset")
-    s.add_argument(
-        "--workers",
-        type=int,
-        default=2,
-        help="local Dask workers: processes; 1 runs in this process",
-    )
-    return p

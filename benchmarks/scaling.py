@@ -7,6 +7,10 @@ For each size:
 
 * a plain process (``build_local``, in a fresh subprocess): CPU seconds per row and the
   process's peak RSS;
+* the same rows in a warm process (a fresh subprocess that first builds as many rows of
+  another seed, untimed): CPU seconds per row once what a process pays once (lazy imports,
+  compiled kernels loaded, recordings loaded and resampled, per-worker RIR caches) is
+  paid, i.e. what each further row costs; cold less warm is that once-paid part;
 * the Prefect flow on a LocalCluster of ``--workers``: wall seconds per row, and each
   worker process's peak RSS (sampled every 0.2 s with psutil), whose largest is reported.
 
@@ -45,16 +49,21 @@ import json, resource, sys, time
 from pamflow.pipeline import build
 from pamflow.corpus.sources import default_sources
 default_sources()
+spec = json.loads(sys.argv[2])
+if len(sys.argv) > 4:  # warm: as many rows of another seed first, untimed
+    build.build_local(sys.argv[1], {**spec, "seed": 99991}, sys.argv[4])
 t = time.process_time()
-build.build_local(sys.argv[1], json.loads(sys.argv[2]), sys.argv[3])
+build.build_local(sys.argv[1], spec, sys.argv[3])
 print(json.dumps({"cpu": time.process_time() - t,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def plain(recipe: str, spec: dict[str, Any], out: str) -> dict[str, float]:
+def plain(recipe: str, spec: dict[str, Any], out: str, warm: str = "") -> dict[str, float]:
+    """CPU seconds and peak RSS of ``build_local`` in a fresh process; with ``warm`` (a
+    folder) after an untimed build of as many rows of another seed there."""
     proc = subprocess.run(
-        [sys.executable, "-c", _PLAIN, recipe, json.dumps(spec), out],
+        [sys.executable, "-c", _PLAIN, recipe, json.dumps(spec), out, *([warm] if warm else [])],
         capture_output=True,
         text=True,
         check=True,
@@ -173,21 +182,24 @@ def main() -> None:
         for n in args.sizes:
             spec = {"num_examples": n, "shard_size": args.shard_size}
             p = plain(args.recipe, spec, str(Path(tmp) / f"plain{n}"))
+            w = plain(args.recipe, spec, str(Path(tmp) / f"warm{n}"), str(Path(tmp) / f"pre{n}"))
             f = flow(args.recipe, spec, str(Path(tmp) / f"flow{n}"), args.workers)
-            rows.append((n, p, f))
+            rows.append((n, p, w, f))
             print(f"{n} rows: plain {1000 * p['cpu'] / n:.1f} CPU ms/row, {p['rss_mb']:.0f} MB; "
-                  f"flow {1000 * f['seconds'] / n:.1f} wall ms/row, worker peak "
-                  f"{f['worker_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+                  f"warm {1000 * w['cpu'] / n:.1f}; flow {1000 * f['seconds'] / n:.1f} wall "
+                  f"ms/row, worker peak {f['worker_rss_mb']:.0f} MB", flush=True)  # fmt: skip
     base = rows[-1]
-    print("\n| rows | plain CPU ms/row | vs largest | plain peak RSS (MB) | flow wall ms/row "
-          "(2 workers) | worker peak RSS (MB) | vs largest |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for n, p, f in rows:
-        per = p["cpu"] / n
+    print("\n| rows | plain CPU ms/row | vs largest | warm CPU ms/row | vs largest | paid once "
+          "(s) | plain peak RSS (MB) | flow wall ms/row (2 workers) | worker peak RSS (MB) | "
+          "vs largest |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, p, w, f in rows:
+        per, warm = p["cpu"] / n, w["cpu"] / n
         print(f"| {n} | {1000 * per:.1f} | {per / (base[1]['cpu'] / base[0]):.2f} | "
-              f"{p['rss_mb']:.0f} | {1000 * f['seconds'] / n:.1f} | {f['worker_rss_mb']:.0f} | "
-              f"{f['worker_rss_mb'] / base[2]['worker_rss_mb']:.2f} |")  # fmt: skip
-    n, p, f = base
+              f"{1000 * warm:.1f} | {warm / (base[2]['cpu'] / base[0]):.2f} | "
+              f"{p['cpu'] - w['cpu']:.1f} | {p['rss_mb']:.0f} | {1000 * f['seconds'] / n:.1f} | "
+              f"{f['worker_rss_mb']:.0f} | {f['worker_rss_mb'] / base[3]['worker_rss_mb']:.2f} |")  # fmt: skip
+    n, p, _, f = base
     busy = sum(f["units"])
     overhead = max(0.0, (f["work"] * args.workers - busy) / len(f["units"]))
     rows_per_unit = n / len(f["units"])

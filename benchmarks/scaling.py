@@ -15,7 +15,9 @@ For each size:
   worker process's peak RSS (sampled every 0.2 s with psutil), whose largest is reported.
 
 Per-row cost and peak memory should stay flat (within 15 %) across sizes: nothing in a build
-may grow with the dataset but the dataset itself.
+may grow with the dataset but the dataset itself. A smaller build's rows are the first rows
+of a larger one (shard for shard), so the flow's units also compare the same rows' cost in
+a build of each size and in the largest: what a row costs, apart from which rows.
 
 The estimate: the flow's work units at the largest size (their measured seconds) are
 resampled to a 55,000-row build (DPAM's scale: shards of 100 rows, cut into
@@ -127,7 +129,11 @@ def flow(recipe: str, spec: dict[str, Any], out: str, workers: int) -> dict[str,
     made = [u for u in units if "started" in u and not u.get("skipped")]
     first = min(u["started"] for u in made)
     secs = [u["ended"] - u["started"] for u in made]
+    by_shard: dict[int, float] = {}
+    for u, sec in zip(made, secs, strict=True):
+        by_shard[u["index"]] = by_shard.get(u["index"], 0.0) + sec
     return {
+        "by_shard": by_shard,
         "seconds": end - t0,
         "start-up": first - t0,
         "work": end - first,
@@ -199,6 +205,14 @@ def main() -> None:
               f"{1000 * warm:.1f} | {warm / (base[2]['cpu'] / base[0]):.2f} | "
               f"{p['cpu'] - w['cpu']:.1f} | {p['rss_mb']:.0f} | {1000 * f['seconds'] / n:.1f} | "
               f"{f['worker_rss_mb']:.0f} | {f['worker_rss_mb'] / base[3]['worker_rss_mb']:.2f} |")  # fmt: skip
+    print("\nThe same rows in the largest build (a build's shards are its first rows, the same in "
+          "every size): the flow's units, seconds a row")  # fmt: skip
+    print("\n| rows | this build | the same rows in the largest | ratio |")
+    print("|---:|---:|---:|---:|")
+    for n, _, _, f in rows:
+        own = sum(f["by_shard"].values()) / n
+        same = sum(base[3]["by_shard"][i] for i in f["by_shard"]) / n
+        print(f"| {n} | {1000 * own:.1f} | {1000 * same:.1f} | {own / same:.2f} |")
     n, p, _, f = base
     busy = sum(f["units"])
     overhead = max(0.0, (f["work"] * args.workers - busy) / len(f["units"]))

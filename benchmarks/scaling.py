@@ -8,9 +8,8 @@ For each size:
 * a plain process (``build_local``, in a fresh subprocess): CPU seconds per row and the
   process's peak RSS;
 * the same rows in a warm process (a fresh subprocess that first builds as many rows of
-  another seed, untimed): CPU seconds per row once what a process pays once (lazy imports,
-  compiled kernels loaded, recordings loaded and resampled, per-worker RIR caches) is
-  paid, i.e. what each further row costs; cold less warm is that once-paid part;
+  another seed, untimed): CPU seconds per row with imports, compiled kernels, loaded
+  recordings and per-worker caches warm; and cold less warm, in seconds;
 * the Prefect flow on a LocalCluster of ``--workers``: wall seconds per row, and each
   worker process's peak RSS (sampled every 0.2 s with psutil), whose largest is reported.
 
@@ -195,7 +194,7 @@ def main() -> None:
                   f"warm {1000 * w['cpu'] / n:.1f}; flow {1000 * f['seconds'] / n:.1f} wall "
                   f"ms/row, worker peak {f['worker_rss_mb']:.0f} MB", flush=True)  # fmt: skip
     base = rows[-1]
-    print("\n| rows | plain CPU ms/row | vs largest | warm CPU ms/row | vs largest | paid once "
+    print("\n| rows | plain CPU ms/row | vs largest | warm CPU ms/row | vs largest | cold less warm "
           "(s) | plain peak RSS (MB) | flow wall ms/row (2 workers) | worker peak RSS (MB) | "
           "vs largest |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -206,7 +205,7 @@ def main() -> None:
               f"{p['cpu'] - w['cpu']:.1f} | {p['rss_mb']:.0f} | {1000 * f['seconds'] / n:.1f} | "
               f"{f['worker_rss_mb']:.0f} | {f['worker_rss_mb'] / base[3]['worker_rss_mb']:.2f} |")  # fmt: skip
     print("\nThe same rows in the largest build (a build's shards are its first rows, the same in "
-          "every size): the flow's units, seconds a row")  # fmt: skip
+          "every size): the flow's units, ms a row")  # fmt: skip
     print("\n| rows | this build | the same rows in the largest | ratio |")
     print("|---:|---:|---:|---:|")
     for n, _, _, f in rows:

@@ -49,7 +49,7 @@ def test_scaling_toy_run_reports_cold_warm_and_the_estimate():
         assert cold_rel == pytest.approx(cold / base[1], abs=0.012)
         assert warm_rel == pytest.approx(warm / base[3], abs=0.012)
         assert rss_rel == pytest.approx(worker_rss / base[8], abs=0.012)
-        # paid once = cold less warm, in seconds, from the same two measurements
+        # cold less warm, in seconds, from the same two measurements
         assert once == pytest.approx((cold - warm) * n / 1000, abs=0.06)
     same = _table(out, "| rows | this build | the same rows")
     assert [r[0] for r in same] == ["4", "8"]

@@ -95,17 +95,17 @@ def test_early_starts_a_server_only_where_no_api_is_configured_and_stops_one_lef
 EARLY = """
 import json, sys
 from pamflow.flows import server
-from pamflow.pipeline import build as lib
+from {module} import {function} as original
+import {module} as target
 
 seen = []
-prepare = lib.prepare
 
 def watched(*args, **kwargs):
     early = server._early
     seen.append(early.process.pid if early is not None and early.process is not None else None)
-    return prepare(*args, **kwargs)
+    {then}
 
-lib.prepare = watched
+target.{function} = watched
 if __name__ == "__main__":
     from pamflow.cli import main
     code = main(sys.argv[1:])
@@ -122,10 +122,18 @@ def test_pamflow_build_starts_its_server_before_it_reads_the_spec(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("not a dataset")
     script = tmp_path / "early.py"
-    script.write_text(EARLY)
+    then = "return original(*args, **kwargs)"
+    script.write_text(EARLY.format(module="pamflow.pipeline.build", function="prepare", then=then))
+    _server_ran_and_is_gone(script, "build", "jnd", "--out", str(out), "--workers", "2")
+
+
+def _server_ran_and_is_gone(script, *argv: str) -> None:
+    """``script`` run as the command ``argv`` without PREFECT_API_URL: refused (one error
+    line), a temporary server running each time the watched function was called, and that
+    server gone after the command."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     run = subprocess.run(
-        [sys.executable, str(script), "build", "jnd", "--out", str(out), "--workers", "2"],
+        [sys.executable, str(script), *argv],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert run.returncode == 2, run.stdout + run.stderr
@@ -133,3 +141,13 @@ def test_pamflow_build_starts_its_server_before_it_reads_the_spec(tmp_path):
     seen = json.loads(run.stdout.split("SEEN ", 1)[1])
     assert seen and all(isinstance(pid, int) for pid in seen), seen
     assert not psutil.pid_exists(seen[0]) or psutil.Process(seen[0]).status() == "zombie"
+
+
+def test_pamflow_demo_starts_the_builds_server_before_its_gallery(tmp_path):
+    """`pamflow demo` (the README's first command) starts its build's temporary server as
+    it begins, so that it starts while the gallery is made; a demo stopped in the gallery
+    (here: the disk filled) stops the server too."""
+    script = tmp_path / "early.py"
+    then = "raise OSError(28, 'No space left on device', 'gallery.wav')"
+    script.write_text(EARLY.format(module="pamflow.pipeline.demo", function="run_demo", then=then))
+    _server_ran_and_is_gone(script, "demo", "--out", str(tmp_path / "demo"))

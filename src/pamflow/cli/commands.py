@@ -294,11 +294,22 @@ def cmd_labels(args: argparse.Namespace) -> int:
 # -- demo ---------------------------------------------------------------------------------
 @command("demo")
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pamflow.pipeline.demo import run_demo
+    from pamflow.flows.cluster import prestart
+    from pamflow.flows.server import early
 
     out = Path(args.out)
-    run_demo(out, console=console)
     jnd = out / "jnd"
+    build = not (jnd / "dataset.json").exists()
+    if build:  # the build's fork server and temporary Prefect server start during the gallery
+        prestart()
+    with early(needed=build):
+        return _demo(args, out, jnd)
+
+
+def _demo(args: argparse.Namespace, out: Path, jnd: Path) -> int:
+    from pamflow.pipeline.demo import run_demo
+
+    run_demo(out, console=console)
     if (jnd / "dataset.json").exists():
         console.print(f"{jnd} is already built; showing it")
     else:
@@ -331,5 +342,5 @@ def _run(argv: list[str]) -> int:
     """Another subcommand, as if typed."""
     from pamflow.cli.parser import build_parser
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv[0]).parse_args(argv)
     return COMMANDS[args.command](args)

@@ -303,14 +303,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if build:  # the build's fork server and temporary Prefect server start during the gallery
         prestart()
     with early(needed=build):
-        return _demo(args, out, jnd)
+        return _demo(args, out, jnd, build)
 
 
-def _demo(args: argparse.Namespace, out: Path, jnd: Path) -> int:
+def _demo(args: argparse.Namespace, out: Path, jnd: Path, build: bool) -> int:
     from pamflow.pipeline.demo import run_demo
 
     run_demo(out, console=console)
-    if (jnd / "dataset.json").exists():
+    if not build:
         console.print(f"{jnd} is already built; showing it")
     else:
         rc = _run(
